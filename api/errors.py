@@ -1,0 +1,57 @@
+"""JSON errors with the right status; never a stack trace."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from api.responses import json_response
+from steps.base import Issue
+
+log = logging.getLogger(__name__)
+
+_CODES = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed",
+          409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type",
+          422: "unprocessable", 503: "unavailable", 504: "timeout"}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, *, field: str | None = None,
+                 issues: list[Issue] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.field = field if field is not None else (issues[0].field if issues else None)
+        self.issues = issues or []
+
+    def response(self) -> web.Response:
+        body: dict[str, Any] = {"status": self.status, "code": _CODES.get(self.status, "error"),
+                                "message": self.message}
+        if self.field is not None:
+            body["field"] = self.field
+        if self.issues:
+            body["issues"] = [{"field": i.field, "message": i.message} for i in self.issues]
+        return json_response({"error": body}, status=self.status)
+
+
+Handler = Callable[..., Awaitable[web.StreamResponse]]
+
+
+def json_errors(handler: Handler) -> Handler:
+    """Map ApiError to its JSON body and anything unexpected to a plain 500."""
+
+    @functools.wraps(handler)
+    async def wrapper(*args: Any, **kwargs: Any) -> web.StreamResponse:
+        try:
+            return await handler(*args, **kwargs)
+        except ApiError as exc:
+            return exc.response()
+        except Exception:
+            log.exception("unhandled error in %s", handler.__qualname__)
+            return ApiError(500, "internal error").response()
+
+    return wrapper

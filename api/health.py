@@ -1,0 +1,19 @@
+"""/healthz: 200 once topics exist, tables are recovered and the replica caught up."""
+
+from __future__ import annotations
+
+import faust
+from aiohttp import web
+
+from api.responses import json_response
+from streams.engine import Engine
+
+
+def register(engine: Engine) -> None:
+    @engine.app.page("/healthz")
+    class Health(faust.web.View):
+        async def get(self, request: web.Request) -> web.Response:
+            ready = engine.ready
+            return json_response({"status": "ok" if ready else "starting",
+                                  "app": engine.settings.app_id},
+                                 status=200 if ready else 503)

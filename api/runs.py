@@ -1,0 +1,209 @@
+"""Runs: start (async, sync, idempotent), status with step history, cancel."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import faust
+import orjson
+from aiohttp import web
+
+from api import presenters
+from api.errors import ApiError, json_errors
+from api.requests import MAX_BODY_BYTES, query_bool, query_float, tenant_of
+from api.responses import json_response
+from api.routing import FORWARDED, RUN_ID_HEADER, forward, owns
+from api.workflows import find_workflow
+from streams import intake
+from streams import statuses as st
+from streams.engine import Engine
+
+MAX_WAIT_SECONDS = 300.0
+DEFAULT_WAIT_SECONDS = 30.0
+ACCEPT_TIMEOUT = 10.0
+
+
+async def _raw_body(request: web.Request) -> bytes:
+    raw = await request.content.read(MAX_BODY_BYTES + 1)
+    if len(raw) > MAX_BODY_BYTES:
+        raise ApiError(413, f"body larger than {MAX_BODY_BYTES} bytes")
+    return raw
+
+
+def _payload(raw: bytes, field: str) -> dict[str, Any]:
+    if not raw.strip():
+        return {}
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, f"body is not valid JSON: {exc}", field="body") from exc
+    if not isinstance(body, dict):
+        raise ApiError(400, "body must be a JSON object", field="body")
+    payload = body.get(field, {})
+    if payload is None:
+        payload = {}
+    if not isinstance(payload, dict):
+        raise ApiError(400, f"{field} must be a JSON object", field=field)
+    return payload
+
+
+def _idempotency_key(request: web.Request) -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not 1 <= len(key) <= 255:
+        raise ApiError(400, "Idempotency-Key must be 1-255 characters", field="Idempotency-Key")
+    return key
+
+
+async def _await_state(engine: Engine, run_id: str, done: Any, timeout: float
+                       ) -> dict[str, Any] | None:
+    """Wait on this worker until done(state) holds or the time is up; the last state seen."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    state = engine.runs.get(run_id)
+    while not done(state):
+        remaining = deadline - loop.time()
+        if remaining <= 0 or not owns(engine, run_id):
+            break
+        changed = await engine.waiters.next_change(run_id, min(remaining, 1.0))
+        state = changed if changed is not None else engine.runs.get(run_id)
+    return state
+
+
+def _terminal(state: dict[str, Any] | None) -> bool:
+    return state is not None and state["status"] in st.TERMINAL
+
+
+async def start_run(engine: Engine, request: web.Request, workflow_id: str, *, field: str,
+                    wait: bool) -> web.Response:
+    tenant = tenant_of(request)
+    raw = await _raw_body(request)
+    payload = _payload(raw, field)
+    key = _idempotency_key(request)
+    timeout = query_float(request, "timeout", DEFAULT_WAIT_SECONDS, 0.1, MAX_WAIT_SECONDS)
+    workflow = await find_workflow(engine, tenant, workflow_id)
+    forwarded_id = request.headers.get(RUN_ID_HEADER) if request.headers.get(FORWARDED) else None
+    run_id = forwarded_id or intake.new_run_id(tenant, workflow_id, key)
+    if key is not None or wait:
+        remote = await forward(engine, request, run_id, body=raw)
+        if remote is not None:
+            return remote
+    digest = intake.body_hash(workflow_id, payload) if key is not None else None
+    state = engine.runs.get(run_id) if key is not None else None
+    if state is None:
+        await intake.request_run(engine, run_id=run_id, tenant=tenant, workflow=workflow,
+                                 input_json=orjson.dumps(payload).decode(),
+                                 idempotency_key=key, digest=digest)
+    if key is not None:
+        state = await _await_state(engine, run_id, lambda s: s is not None, ACCEPT_TIMEOUT)
+        if state is None:
+            raise ApiError(504, "the run was requested but not accepted in time; retry with "
+                                "the same Idempotency-Key")
+        if state["body_hash"] != digest or state["tenant"] != tenant:
+            raise ApiError(409, "Idempotency-Key was already used with a different body",
+                           field="Idempotency-Key")
+    if not wait:
+        if state is not None:
+            return json_response(presenters.run(state), status=200)
+        return json_response({"runId": run_id, "workflowId": workflow_id,
+                              "status": st.PENDING}, status=202)
+    state = await _await_state(engine, run_id, _terminal, timeout)
+    if state is None:
+        return json_response({"runId": run_id, "workflowId": workflow_id,
+                              "status": st.PENDING}, status=202)
+    return json_response(presenters.run(state), status=200 if _terminal(state) else 202)
+
+
+async def get_run(engine: Engine, request: web.Request, run_id: str) -> web.Response:
+    tenant = tenant_of(request)
+    remote = await forward(engine, request, run_id)
+    if remote is not None:
+        return remote
+    state = engine.runs.get(run_id)
+    if state is None or state["tenant"] != tenant:
+        raise ApiError(404, f"run {run_id!r} not found")
+    return json_response(presenters.run(state))
+
+
+async def cancel_run(engine: Engine, request: web.Request, run_id: str, reason: str | None
+                     ) -> web.Response:
+    tenant = tenant_of(request)
+    remote = await forward(engine, request, run_id)
+    if remote is not None:
+        return remote
+    state = engine.runs.get(run_id)
+    if state is None or state["tenant"] != tenant:
+        raise ApiError(404, f"run {run_id!r} not found")
+    if _terminal(state):
+        raise ApiError(409, f"run {run_id} already {state['status']}")
+    await intake.cancel_run(engine, run_id, tenant, reason)
+    state = await _await_state(engine, run_id, _terminal, 10.0)
+    return json_response(presenters.run(state), status=200 if _terminal(state) else 202)
+
+
+def _reason(raw: bytes) -> str | None:
+    if not raw.strip():
+        return None
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, f"body is not valid JSON: {exc}", field="body") from exc
+    reason = body.get("reason") if isinstance(body, dict) else None
+    if reason is not None and (not isinstance(reason, str) or len(reason) > 1000):
+        raise ApiError(400, "reason must be a string of at most 1000 characters", field="reason")
+    return reason
+
+
+def register(engine: Engine) -> None:
+    app = engine.app
+
+    @app.page("/api/workflows/{workflow_id}/run")
+    class Run(faust.web.View):
+        @json_errors
+        async def post(self, request: web.Request, workflow_id: str) -> web.Response:
+            return await start_run(engine, request, workflow_id, field="input",
+                                   wait=query_bool(request, "wait"))
+
+    @app.page("/api/workflow/start/{workflow_id}")
+    class StartSync(faust.web.View):
+        @json_errors
+        async def post(self, request: web.Request, workflow_id: str) -> web.Response:
+            return await start_run(engine, request, workflow_id, field="data", wait=True)
+
+    @app.page("/api/workflow/start-async/{workflow_id}")
+    class StartAsync(faust.web.View):
+        @json_errors
+        async def post(self, request: web.Request, workflow_id: str) -> web.Response:
+            return await start_run(engine, request, workflow_id, field="data", wait=False)
+
+    @app.page("/api/workflows/runs/{run_id}")
+    class RunDetail(faust.web.View):
+        @json_errors
+        async def get(self, request: web.Request, run_id: str) -> web.Response:
+            return await get_run(engine, request, run_id)
+
+    @app.page("/api/workflow/status/{run_id}")
+    class RunStatus(faust.web.View):
+        @json_errors
+        async def get(self, request: web.Request, run_id: str) -> web.Response:
+            return await get_run(engine, request, run_id)
+
+    @app.page("/api/workflows/runs/{run_id}/cancel")
+    class Cancel(faust.web.View):
+        @json_errors
+        async def post(self, request: web.Request, run_id: str) -> web.Response:
+            raw = await _raw_body(request)
+            return await cancel_run(engine, request, run_id, _reason(raw))
+
+    @app.page("/api/workflow/management/cancel")
+    class ManagementCancel(faust.web.View):
+        @json_errors
+        async def post(self, request: web.Request) -> web.Response:
+            raw = await _raw_body(request)
+            body = orjson.loads(raw) if raw.strip() else {}
+            run_id = body.get("runId") if isinstance(body, dict) else None
+            if not isinstance(run_id, str) or not run_id:
+                raise ApiError(400, "runId is required", field="runId")
+            return await cancel_run(engine, request, run_id, _reason(raw))

@@ -1,0 +1,1 @@
+"""Developer tooling: run a local Apache Kafka broker without Docker."""

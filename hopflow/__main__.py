@@ -1,0 +1,3 @@
+from hopflow.cli import main
+
+main()

@@ -1,0 +1,84 @@
+"""`hopflow kafka|worker|bench`: the commands a newcomer needs."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+
+from streams.settings import Settings
+
+
+def _kafka(args: argparse.Namespace) -> int:
+    from dev import kafka
+
+    settings = kafka.BrokerSettings.from_env(port=args.port)
+    try:
+        if args.action == "start":
+            status = kafka.start(settings)
+            print(f"kafka {kafka.KAFKA_VERSION} running on {status.bootstrap} "
+                  f"(pid {status.pid}, data {status.data_dir})")
+        elif args.action == "stop":
+            stopped = kafka.stop(settings)
+            print("kafka stopped" if stopped else "kafka was not running")
+        else:
+            status = kafka.status(settings)
+            state = "running" if status.running else "stopped"
+            print(f"kafka {state} on {status.bootstrap} (pid {status.pid}, "
+                  f"data {status.data_dir})")
+            return 0 if status.running else 3
+    except kafka.BrokerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from hopflow.worker import run_worker
+
+    overrides = {k: v for k, v in {
+        "app_id": args.app_id, "bootstrap": args.bootstrap, "web_port": args.web_port,
+        "web_host": args.web_host, "partitions": args.partitions,
+        "loglevel": args.loglevel}.items() if v is not None}
+    run_worker(dataclasses.replace(Settings(), **overrides))
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from hopflow.bench import bench
+
+    return bench(runs=args.runs, concurrency=args.concurrency, warmup=args.warmup,
+                 base_url=args.base_url)
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="hopflow", description=__doc__)
+    sub = top.add_subparsers(dest="command", required=True)
+
+    kafka = sub.add_parser("kafka", help="run a local single-node Kafka broker (no Docker)")
+    kafka.add_argument("action", choices=["start", "stop", "status"])
+    kafka.add_argument("--port", type=int, default=None, help="listener port (default 9092)")
+    kafka.set_defaults(func=_kafka)
+
+    worker = sub.add_parser("worker", help="run a worker with its HTTP API")
+    worker.add_argument("--app-id", default=None, help="deployment id, prefixes every topic")
+    worker.add_argument("--bootstrap", default=None, help="Kafka bootstrap (127.0.0.1:9092)")
+    worker.add_argument("--web-port", type=int, default=None, help="HTTP port (default 6066)")
+    worker.add_argument("--web-host", default=None, help="HTTP host (default 127.0.0.1)")
+    worker.add_argument("--partitions", type=int, default=None, help="partitions per topic")
+    worker.add_argument("--loglevel", default=None, help="debug, info, warning (default)")
+    worker.set_defaults(func=_worker)
+
+    bench = sub.add_parser("bench", help="measure runs/s and latency of a 3-step workflow")
+    bench.add_argument("--runs", type=int, default=400)
+    bench.add_argument("--concurrency", type=int, default=20)
+    bench.add_argument("--warmup", type=int, default=20)
+    bench.add_argument("--base-url", default=None,
+                       help="use this running worker instead of starting broker + worker")
+    bench.set_defaults(func=_bench)
+    return top
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    sys.exit(args.func(args))

@@ -1,0 +1,37 @@
+"""Compose one worker: the engine, its agents, and the HTTP API, then run it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from faust import Worker
+
+import api
+from streams import executor, run_agent, timers, workflows
+from streams.engine import Engine
+from streams.settings import Settings
+from topics.admin import ensure_topics
+
+
+def build(settings: Settings) -> Engine:
+    engine = Engine(settings)
+    timer_service = timers.register(engine)
+    run_agent.register(engine, timer_service)
+    executor.register(engine)
+    workflows.register(engine)
+    api.register(engine)
+    return engine
+
+
+def run_worker(settings: Settings) -> None:
+    """Create the catalog's topics, then run the Faust worker until stopped."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    engine = build(settings)
+    loop.run_until_complete(ensure_topics(settings.bootstrap, engine.catalog.all()))
+    settings.datadir.mkdir(parents=True, exist_ok=True)
+    worker = Worker(engine.app, loglevel=settings.loglevel.upper(), loop=loop,
+                    quiet=True, redirect_stdouts=False)
+    logging.getLogger("aiokafka").setLevel(logging.ERROR)
+    worker.execute_from_commandline()

@@ -1,0 +1,1 @@
+"""Step types: pure functions of (config, context) -> outcome, free of Kafka and Faust."""

@@ -1,0 +1,59 @@
+"""What every step type shares: its outcome, its errors, its validation issues."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+Kind = Literal["pure", "io", "delay"]
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One problem in a definition; `field` is a dotted path from the definition root."""
+
+    field: str
+    message: str
+
+
+class StepFailed(Exception):
+    """A step could not do its job; `retryable` says whether trying again may help."""
+
+    def __init__(self, message: str, *, retryable: bool = False,
+                 request: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.request = request
+
+
+@dataclass
+class Outcome:
+    """What an executed step hands back to the run."""
+
+    output: Any = None
+    request: dict[str, Any] | None = None
+
+
+@dataclass
+class ExecContext:
+    """Per-execution facts an I/O step needs besides its rendered config."""
+
+    run_id: str
+    tenant: str
+    step_id: str
+    attempt: int
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def idempotency_key(self) -> str:
+        """Same for a redelivered execution, different for a retry."""
+        return f"{self.run_id}:{self.step_id}:{self.attempt}"
+
+
+class StepType(Protocol):
+    """The registry's view of a step module."""
+
+    name: str
+    kind: Kind
+
+    def validate(self, config: dict[str, Any], where: str) -> list[Issue]: ...

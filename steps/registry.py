@@ -1,0 +1,17 @@
+"""Step types by name."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from steps import condition, delay, transform, webhook
+
+STEP_TYPES: dict[str, ModuleType] = {m.name: m for m in (transform, condition, delay, webhook)}
+
+
+def get(type_name: str) -> ModuleType:
+    return STEP_TYPES[type_name]
+
+
+def known() -> list[str]:
+    return sorted(STEP_TYPES)

@@ -1,0 +1,86 @@
+"""webhook: an outbound HTTP call whose response becomes the step output."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import orjson
+
+from steps.base import ExecContext, Issue, Outcome, StepFailed
+from steps.http import BlockedURL, check_url, guarded_client, redact_headers
+from steps.templates import TemplateError, check
+
+name = "webhook"
+kind = "io"
+
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+DEFAULT_TIMEOUT = 10.0
+MAX_TIMEOUT = 120.0
+MAX_BODY_CHARS = 256_000
+
+
+def validate(config: dict[str, Any], where: str) -> list[Issue]:
+    issues = []
+    url = config.get("url")
+    if not isinstance(url, str) or not url:
+        issues.append(Issue(f"{where}.url", "is required"))
+    elif "{{" not in url and not url.startswith(("http://", "https://")):
+        issues.append(Issue(f"{where}.url", "must be an http:// or https:// URL"))
+    method = str(config.get("method", "POST")).upper()
+    if method not in METHODS:
+        issues.append(Issue(f"{where}.method", f"must be one of {', '.join(METHODS)}"))
+    headers = config.get("headers", {})
+    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+        issues.append(Issue(f"{where}.headers", "must be an object of string values"))
+    timeout = config.get("timeout", DEFAULT_TIMEOUT)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not (
+            0 < timeout <= MAX_TIMEOUT):
+        issues.append(Issue(f"{where}.timeout",
+                            f"must be a number of seconds in (0, {MAX_TIMEOUT}]"))
+    try:
+        check(config)
+    except TemplateError as exc:
+        issues.append(Issue(where, str(exc)))
+    return issues
+
+
+def _response_body(response: httpx.Response) -> Any:
+    text = response.text
+    if "json" in response.headers.get("content-type", ""):
+        try:
+            return orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            pass
+    return text[:MAX_BODY_CHARS]
+
+
+async def execute(config: dict[str, Any], ctx: ExecContext) -> Outcome:
+    method = str(config.get("method", "POST")).upper()
+    url = str(config.get("url"))
+    headers = {str(k): str(v) for k, v in (config.get("headers") or {}).items()}
+    headers.setdefault("Idempotency-Key", ctx.idempotency_key)
+    body = config.get("body")
+    request = {"method": method, "url": url, "headers": redact_headers(headers), "body": body}
+    try:
+        check_url(url)
+    except BlockedURL as exc:
+        raise StepFailed(str(exc), request=request) from exc
+    content = None
+    if body is not None and method != "GET":
+        content = orjson.dumps(body)
+        headers.setdefault("Content-Type", "application/json")
+    try:
+        response = await guarded_client().request(
+            method, url, headers=headers, content=content, params=config.get("query"),
+            timeout=float(config.get("timeout", DEFAULT_TIMEOUT)))
+    except httpx.TimeoutException as exc:
+        raise StepFailed(f"timed out calling {url}", retryable=True, request=request) from exc
+    except httpx.HTTPError as exc:
+        raise StepFailed(f"could not call {url}: {exc}", retryable=True, request=request) from exc
+    output = {"status": response.status_code, "body": _response_body(response)}
+    if response.status_code >= 400:
+        retryable = response.status_code >= 500 or response.status_code in (408, 425, 429)
+        raise StepFailed(f"{url} answered HTTP {response.status_code}", retryable=retryable,
+                         request=request)
+    return Outcome(output=output, request=request)

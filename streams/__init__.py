@@ -1,0 +1,1 @@
+"""The engine: the Faust app, its agents, tables and timers."""

@@ -1,0 +1,79 @@
+"""Intake: turn API calls into commands on the right topics, and read what they did."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from typing import Any
+
+import orjson
+
+from schemas import codec
+from streams.engine import Engine, now_ms
+from streams.workflows import workflow_key
+
+_RUN_COMMAND = codec("run_command")
+_WORKFLOW_COMMAND = codec("workflow_command")
+_IDEMPOTENCY_NS = uuid.UUID("6f1c7f5e-3b0a-4c55-9a7e-1d2c3b4a5f60")
+
+
+def new_run_id(tenant: str, workflow_id: str, idempotency_key: str | None) -> str:
+    """Random, or derived from the idempotency key so a retried call names the same run."""
+    if idempotency_key is None:
+        return f"run_{uuid.uuid4().hex}"
+    name = f"{tenant}/{workflow_id}/{idempotency_key}"
+    return f"run_{uuid.uuid5(_IDEMPOTENCY_NS, name).hex}"
+
+
+def body_hash(workflow_id: str, payload: Any) -> str:
+    canonical = orjson.dumps([workflow_id, payload], option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(canonical).hexdigest()
+
+
+async def request_run(engine: Engine, *, run_id: str, tenant: str, workflow: dict[str, Any],
+                      input_json: str, idempotency_key: str | None, digest: str | None,
+                      trigger: str = "manual") -> None:
+    await engine.run_commands.send(key=run_id, value=_RUN_COMMAND.encode({
+        "id": f"request:{uuid.uuid4().hex}", "run_id": run_id, "tenant": tenant,
+        "ts_ms": now_ms(),
+        "kind": "request", "finished": None, "timer_token": None, "reason": None,
+        "request": {"workflow_id": workflow["id"], "workflow_version": workflow["version"],
+                    "definition": workflow["definition"], "input": input_json,
+                    "trigger": trigger, "idempotency_key": idempotency_key,
+                    "body_hash": digest}}))
+
+
+async def cancel_run(engine: Engine, run_id: str, tenant: str, reason: str | None) -> None:
+    await engine.run_commands.send(key=run_id, value=_RUN_COMMAND.encode({
+        "id": f"cancel:{uuid.uuid4().hex}", "run_id": run_id, "tenant": tenant,
+        "ts_ms": now_ms(), "kind": "cancel", "request": None, "finished": None,
+        "timer_token": None, "reason": reason or "cancelled"}))
+
+
+async def put_workflow(engine: Engine, tenant: str, workflow_id: str, definition: dict[str, Any],
+                       *, expect_exists: bool) -> str:
+    """Send an upsert; returns the command id to wait for."""
+    command_id = uuid.uuid4().hex
+    await engine.workflow_commands.send(
+        key=workflow_key(tenant, workflow_id), value=_WORKFLOW_COMMAND.encode({
+            "id": command_id, "tenant": tenant, "workflow_id": workflow_id, "kind": "upsert",
+            "definition": orjson.dumps(definition).decode(), "expect_exists": expect_exists,
+            "ts_ms": now_ms()}))
+    return command_id
+
+
+async def delete_workflow(engine: Engine, tenant: str, workflow_id: str) -> None:
+    await engine.workflow_commands.send(
+        key=workflow_key(tenant, workflow_id), value=_WORKFLOW_COMMAND.encode({
+            "id": uuid.uuid4().hex, "tenant": tenant, "workflow_id": workflow_id,
+            "kind": "delete", "definition": None, "expect_exists": False, "ts_ms": now_ms()}))
+
+
+def get_workflow(engine: Engine, tenant: str, workflow_id: str) -> dict[str, Any] | None:
+    return engine.replica.data.get(workflow_key(tenant, workflow_id))
+
+
+def list_workflows(engine: Engine, tenant: str) -> list[dict[str, Any]]:
+    prefix = f"{tenant}/"
+    found = [w for k, w in engine.replica.data.items() if k.startswith(prefix)]
+    return sorted(found, key=lambda w: (w["created_ms"], w["id"]))

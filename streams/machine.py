@@ -1,0 +1,315 @@
+"""The run state machine: (state, command) -> (state, effects), with no I/O.
+
+The run agent applies the effects (table writes, sends). Keeping the
+transition pure makes it testable alone and makes redelivery safe: a command
+is applied at most once (its id is remembered), and a redelivery of the last
+command re-emits that command's effects, because a crash may have lost them
+after the state was already saved.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import orjson
+
+from schemas import codec
+from steps import registry
+from steps.base import StepFailed
+from steps.delay import seconds as delay_seconds
+from steps.graph import Graph, compile_definition
+from steps.templates import TemplateError, render
+from streams import statuses as st
+
+MAX_STEP_EXECUTIONS = 1000
+_DISPATCH = codec("step_dispatch")
+
+
+@dataclass
+class Effects:
+    """What the agent must do after saving the new state."""
+
+    dispatch: bytes | None = None
+    set_timer: dict[str, Any] | None = None
+    clear_timer: bool = False
+    event: dict[str, Any] | None = None
+    changed: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+@lru_cache(maxsize=1024)
+def graph_for(definition: str) -> Graph:
+    """Compiled graphs by definition text: a run pins its definition, many runs share one."""
+    return compile_definition(orjson.loads(definition))
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else orjson.loads(text)
+
+
+class _Run:
+    """A decoded view of a run state for one transition."""
+
+    def __init__(self, state: dict[str, Any]) -> None:
+        self.state = state
+        self.graph = graph_for(state["definition"])
+        self.input = orjson.loads(state["input"])
+        self.outputs: dict[str, Any] = orjson.loads(state["outputs"])
+
+    def context(self) -> dict[str, Any]:
+        s = self.state
+        return {"input": self.input, "event": self.input, "steps": self.outputs,
+                "secrets": {},
+                "run": {"id": s["run_id"], "workflow_id": s["workflow_id"],
+                        "version": s["workflow_version"], "attempt": s["attempt"]}}
+
+    def save(self, now: int, command_id: str) -> dict[str, Any]:
+        self.state["outputs"] = _dumps(self.outputs)
+        self.state["updated_ms"] = now
+        self.state["last_command"] = command_id
+        return self.state
+
+
+def apply(state: dict[str, Any] | None, command: dict[str, Any], now: int
+          ) -> tuple[dict[str, Any] | None, Effects]:
+    """Apply one command; returns the state to save (maybe unchanged) and the effects."""
+    kind = command["kind"]
+    if kind == "request":
+        if state is not None:
+            return state, _redelivery(state, command)
+        return _start(command, now)
+    if state is None:
+        return None, Effects(notes=[f"{kind} for unknown run ignored"])
+    if state["status"] in st.TERMINAL:
+        return state, _redelivery(state, command)
+    if kind == "step_finished":
+        return _step_finished(state, command, now)
+    if kind == "timer_fired":
+        return _timer_fired(state, command, now)
+    if kind == "cancel":
+        return _cancel(state, command, now)
+    return state, Effects(notes=[f"unknown command kind {kind}"])
+
+
+def _redelivery(state: dict[str, Any], command: dict[str, Any]) -> Effects:
+    """Effects to re-send when `command` is the last one applied; nothing otherwise."""
+    if command["id"] != state["last_command"]:
+        return Effects(notes=["stale command ignored"])
+    effects = Effects(dispatch=state.get("outbox"))
+    if state.get("timer_token"):
+        effects.set_timer = _timer(state, state["timer_token"], state["timer_due_ms"])
+    if state["status"] in st.TERMINAL:
+        effects.event = _event(state)
+    return effects
+
+
+def _start(command: dict[str, Any], now: int) -> tuple[dict[str, Any], Effects]:
+    req = command["request"]
+    state = {
+        "run_id": command["run_id"], "tenant": command["tenant"],
+        "workflow_id": req["workflow_id"], "workflow_version": req["workflow_version"],
+        "trigger": req["trigger"], "status": st.RUNNING, "definition": req["definition"],
+        "input": req["input"], "outputs": "{}", "current_step": None, "seq": 0, "attempt": 0,
+        "history": [], "result": None, "error": None,
+        "idempotency_key": req["idempotency_key"], "body_hash": req["body_hash"],
+        "last_command": command["id"], "outbox": None, "timer_token": None,
+        "timer_due_ms": None, "created_ms": now, "updated_ms": now, "ended_ms": None,
+    }
+    run = _Run(state)
+    effects = Effects(changed=True)
+    _advance(run, run.graph.initial, now, effects)
+    return run.save(now, command["id"]), effects
+
+
+def _advance(run: _Run, step_id: str | None, now: int, effects: Effects) -> None:
+    """Run pure steps in place until an I/O step, a delay, or the end."""
+    state = run.state
+    state["outbox"] = None
+    while step_id is not None:
+        if state["seq"] >= MAX_STEP_EXECUTIONS:
+            _finish(run, st.FAILED, now, effects,
+                    error=f"run exceeded {MAX_STEP_EXECUTIONS} step executions")
+            return
+        step = run.graph.steps[step_id]
+        module = registry.get(step.type)
+        state["seq"] += 1
+        state["attempt"] = 1
+        state["current_step"] = step_id
+        record = {"seq": state["seq"], "step_id": step_id, "step_type": step.type, "attempt": 1,
+                  "status": st.RUNNING, "started_ms": now, "ended_ms": None, "output": None,
+                  "error": None, "request": None}
+        state["history"].append(record)
+        if module.kind == "pure":
+            try:
+                output = module.execute(step.config, run.context())
+            except (TemplateError, StepFailed, ValueError, TypeError) as exc:
+                _step_error(run, record, now, f"{type(exc).__name__}: {exc}")
+                _finish(run, st.FAILED, now, effects, error=f"step {step_id} failed: {exc}")
+                return
+            record.update(status=st.COMPLETED, ended_ms=now, output=_dumps(output))
+            run.outputs[step_id] = output
+            step_id = run.graph.successor(step_id, output, run.context())
+            continue
+        if module.kind == "delay":
+            wait_ms = int(delay_seconds(step.config) * 1000)
+            record["status"] = st.WAITING
+            _arm_timer(run, f"{state['seq']}:delay", now + wait_ms, "delay", effects)
+            return
+        if not _dispatch(run, step_id, record, now, effects):
+            return
+        return
+    _finish(run, st.COMPLETED, now, effects)
+
+
+def _dispatch(run: _Run, step_id: str, record: dict[str, Any], now: int,
+              effects: Effects) -> bool:
+    """Render the step's config and send it to the executors; False if rendering failed."""
+    state = run.state
+    step = run.graph.steps[step_id]
+    try:
+        config = render(step.config, run.context())
+    except TemplateError as exc:
+        _step_error(run, record, now, f"TemplateError: {exc}")
+        _finish(run, st.FAILED, now, effects, error=f"step {step_id} failed: {exc}")
+        return False
+    dispatch = _DISPATCH.encode({
+        "run_id": state["run_id"], "tenant": state["tenant"], "seq": state["seq"],
+        "step_id": step_id, "step_type": step.type, "attempt": state["attempt"],
+        "config": _dumps(config), "dispatched_ms": now})
+    state["outbox"] = dispatch
+    effects.dispatch = dispatch
+    return True
+
+
+def _step_error(run: _Run, record: dict[str, Any], now: int, error: str) -> None:
+    record.update(status=st.FAILED, ended_ms=now, error=error)
+
+
+def _arm_timer(run: _Run, token: str, due_ms: int, kind: str, effects: Effects) -> None:
+    run.state["timer_token"] = token
+    run.state["timer_due_ms"] = due_ms
+    effects.set_timer = _timer(run.state, token, due_ms, kind)
+
+
+def _timer(state: dict[str, Any], token: str, due_ms: int, kind: str | None = None
+           ) -> dict[str, Any]:
+    kind = kind or token.rsplit(":", 1)[-1]
+    return {"run_id": state["run_id"], "tenant": state["tenant"], "token": token,
+            "due_ms": due_ms, "kind": kind}
+
+
+def _result(run: _Run) -> Any:
+    template = orjson.loads(run.state["definition"]).get("output")
+    if template is not None:
+        return render(template, run.context())
+    for record in reversed(run.state["history"]):
+        if record["status"] == st.COMPLETED and record["step_type"] not in ("condition", "delay"):
+            return _loads(record["output"])
+    return None
+
+
+def _finish(run: _Run, status: str, now: int, effects: Effects, error: str | None = None
+            ) -> None:
+    state = run.state
+    state.update(status=status, current_step=None, outbox=None, ended_ms=now, error=error)
+    if state.get("timer_token"):
+        effects.clear_timer = True
+    state["timer_token"] = None
+    state["timer_due_ms"] = None
+    if status == st.COMPLETED:
+        try:
+            state["result"] = _dumps(_result(run))
+        except TemplateError as exc:
+            state.update(status=st.FAILED, error=f"output template failed: {exc}")
+    effects.dispatch = None
+    effects.event = _event(state)
+
+
+def _event(state: dict[str, Any]) -> dict[str, Any]:
+    return {"run_id": state["run_id"], "tenant": state["tenant"],
+            "workflow_id": state["workflow_id"], "workflow_version": state["workflow_version"],
+            "status": state["status"], "result": state["result"], "error": state["error"],
+            "created_ms": state["created_ms"], "ended_ms": state["ended_ms"] or 0}
+
+
+def _current(state: dict[str, Any]) -> dict[str, Any] | None:
+    return state["history"][-1] if state["history"] else None
+
+
+def _step_finished(state: dict[str, Any], command: dict[str, Any], now: int
+                   ) -> tuple[dict[str, Any], Effects]:
+    fin = command["finished"]
+    record = _current(state)
+    if (record is None or record["status"] != st.RUNNING or record["seq"] != fin["seq"]
+            or record["attempt"] != fin["attempt"] or record["step_id"] != fin["step_id"]):
+        return state, _redelivery(state, command)
+    run = _Run(state)
+    effects = Effects(changed=True)
+    record.update(ended_ms=fin["ended_ms"], started_ms=fin["started_ms"], request=fin["request"])
+    state["outbox"] = None
+    if fin["ok"]:
+        output = _loads(fin["output"])
+        record.update(status=st.COMPLETED, output=fin["output"])
+        run.outputs[fin["step_id"]] = output
+        state["status"] = st.RUNNING
+        _advance(run, run.graph.successor(fin["step_id"], output, run.context()), now, effects)
+        return run.save(now, command["id"]), effects
+    record.update(status=st.FAILED, error=fin["error"])
+    policy = run.graph.retry
+    if fin["retryable"] and fin["attempt"] <= policy.max_retries:
+        state["status"] = st.RETRYING
+        due = now + int(policy.delay(fin["attempt"]) * 1000)
+        _arm_timer(run, f"{fin['seq']}:{fin['attempt']}:retry", due, "retry", effects)
+    else:
+        tries = fin["attempt"]
+        _finish(run, st.FAILED, now, effects,
+                error=f"step {fin['step_id']} failed after {tries} attempt"
+                      f"{'s' if tries > 1 else ''}: {fin['error']}")
+    return run.save(now, command["id"]), effects
+
+
+def _timer_fired(state: dict[str, Any], command: dict[str, Any], now: int
+                 ) -> tuple[dict[str, Any], Effects]:
+    token = command["timer_token"]
+    if not token or token != state.get("timer_token"):
+        return state, _redelivery(state, command)
+    run = _Run(state)
+    effects = Effects(changed=True, clear_timer=True)
+    state["timer_token"] = None
+    state["timer_due_ms"] = None
+    record = _current(state)
+    assert record is not None
+    step_id = record["step_id"]
+    if token.endswith(":delay"):
+        waited = now - record["started_ms"]
+        output = {"waited_ms": waited}
+        record.update(status=st.COMPLETED, ended_ms=now, output=_dumps(output))
+        run.outputs[step_id] = output
+        _advance(run, run.graph.successor(step_id, output, run.context()), now, effects)
+        return run.save(now, command["id"]), effects
+    # a retry: a new attempt of the same step execution
+    state["status"] = st.RUNNING
+    state["attempt"] = record["attempt"] + 1
+    retry = {"seq": record["seq"], "step_id": step_id, "step_type": record["step_type"],
+             "attempt": state["attempt"], "status": st.RUNNING, "started_ms": now,
+             "ended_ms": None, "output": None, "error": None, "request": None}
+    state["history"].append(retry)
+    _dispatch(run, step_id, retry, now, effects)
+    return run.save(now, command["id"]), effects
+
+
+def _cancel(state: dict[str, Any], command: dict[str, Any], now: int
+            ) -> tuple[dict[str, Any], Effects]:
+    run = _Run(state)
+    effects = Effects(changed=True)
+    record = _current(state)
+    if record is not None and record["status"] in (st.RUNNING, st.WAITING):
+        record.update(status=st.CANCELLED, ended_ms=now)
+    _finish(run, st.CANCELLED, now, effects, error=command.get("reason") or "cancelled")
+    return run.save(now, command["id"]), effects

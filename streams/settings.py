@@ -1,0 +1,34 @@
+"""Worker settings, from the command line or HOPFLOW_* environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"HOPFLOW_{name}", default)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a worker needs to join a deployment."""
+
+    app_id: str = field(default_factory=lambda: _env("APP_ID", "hopflow"))
+    bootstrap: str = field(default_factory=lambda: _env("BOOTSTRAP", "127.0.0.1:9092"))
+    web_host: str = field(default_factory=lambda: _env("WEB_HOST", "127.0.0.1"))
+    web_port: int = field(default_factory=lambda: int(_env("WEB_PORT", "6066")))
+    partitions: int = field(default_factory=lambda: int(_env("PARTITIONS", "8")))
+    step_concurrency: int = field(default_factory=lambda: int(_env("STEP_CONCURRENCY", "100")))
+    home: Path = field(default_factory=lambda: Path(
+        _env("HOME", str(Path.home() / ".cache" / "hopflow"))).expanduser())
+    loglevel: str = field(default_factory=lambda: _env("LOGLEVEL", "warning"))
+
+    @property
+    def datadir(self) -> Path:
+        return self.home / "workers" / f"{self.app_id}-{self.web_port}"
+
+    @property
+    def canonical_url(self) -> str:
+        return f"http://{self.web_host}:{self.web_port}"

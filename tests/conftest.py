@@ -1,0 +1,67 @@
+"""Shared fixtures: one real broker per session, worker processes, a local HTTP peer."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from bench.sink import Sink
+from dev.kafka import BrokerSettings
+from dev.workers import WorkerProcess
+
+pytest_plugins = ["tests.kafka_fixture"]
+
+
+def fresh_app_id(name: str) -> str:
+    """A new deployment id: fresh topics and consumer groups, so tests never share state."""
+    short = "".join(c if c.isalnum() else "-" for c in name)[:30].strip("-")
+    return f"t-{short}-{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture
+def spawn_worker(kafka_broker: BrokerSettings, tmp_path: Path, request: pytest.FixtureRequest
+                 ) -> Iterator[Callable[..., WorkerProcess]]:
+    """Start workers of one fresh deployment; all are stopped after the test."""
+    app_id = fresh_app_id(request.node.name)
+    started: list[WorkerProcess] = []
+
+    def spawn(*, wait: float = 90.0, port: int | None = None) -> WorkerProcess:
+        worker = WorkerProcess(app_id=app_id, bootstrap=kafka_broker.bootstrap,
+                               home=tmp_path / "home")
+        if port is not None:
+            worker.port = port
+        started.append(worker)
+        return worker.start(wait=wait)
+
+    yield spawn
+    for worker in started:
+        worker.kill()
+
+
+@pytest.fixture(scope="module")
+def shared_worker(kafka_broker: BrokerSettings, tmp_path_factory: pytest.TempPathFactory,
+                  request: pytest.FixtureRequest) -> Iterator[WorkerProcess]:
+    """One worker for a module's tests that need no restart (each makes its own workflows)."""
+    worker = WorkerProcess(app_id=fresh_app_id(request.module.__name__),
+                           bootstrap=kafka_broker.bootstrap,
+                           home=tmp_path_factory.mktemp("shared"))
+    worker.start()
+    yield worker
+    worker.stop()
+
+
+@pytest_asyncio.fixture
+async def sink() -> AsyncIterator[Sink]:
+    async with Sink() as peer:
+        yield peer
+
+
+@pytest_asyncio.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=60.0) as client:
+        yield client

@@ -1,0 +1,122 @@
+"""The run state machine alone: transitions, redelivery, retries."""
+
+import orjson
+
+from schemas import codec
+from streams import machine
+
+DISPATCH = codec("step_dispatch")
+
+
+def request(definition: dict, payload: dict | None = None) -> dict:
+    return {"id": "request", "run_id": "r1", "tenant": "t", "ts_ms": 0, "kind": "request",
+            "finished": None, "timer_token": None, "reason": None,
+            "request": {"workflow_id": "wf", "workflow_version": 1,
+                        "definition": orjson.dumps(definition).decode(),
+                        "input": orjson.dumps(payload or {}).decode(), "trigger": "manual",
+                        "idempotency_key": None, "body_hash": None}}
+
+
+def finished(seq: int, attempt: int, ok: bool, output=None, retryable=False, step="call") -> dict:
+    return {"id": f"fin:{seq}:{attempt}", "run_id": "r1", "tenant": "t", "ts_ms": 0,
+            "kind": "step_finished", "request": None, "timer_token": None, "reason": None,
+            "finished": {"seq": seq, "step_id": step, "attempt": attempt, "ok": ok,
+                         "retryable": retryable, "error": None if ok else "boom",
+                         "output": orjson.dumps(output).decode() if ok else None,
+                         "request": None, "started_ms": 1, "ended_ms": 2}}
+
+
+def timer(token: str) -> dict:
+    return {"id": f"timer:{token}", "run_id": "r1", "tenant": "t", "ts_ms": 0,
+            "kind": "timer_fired", "request": None, "finished": None, "timer_token": token,
+            "reason": None}
+
+
+CALL = {"id": "call", "type": "webhook", "config": {"url": "http://127.0.0.1:1/x"}}
+SHAPE = {"id": "shape", "type": "transform", "config": {"fields": {"c": "{{steps.call.body}}"}}}
+
+
+def test_pure_steps_run_in_place() -> None:
+    state, effects = machine.apply(None, request({"steps": [
+        {"id": "a", "type": "transform", "config": {"fields": {"e": "{{input.email}}"}}}]},
+        {"email": "x@y"}), now=10)
+    assert state["status"] == "completed"
+    assert orjson.loads(state["result"]) == {"e": "x@y"}
+    assert effects.dispatch is None and effects.event["status"] == "completed"
+
+
+def test_io_step_dispatch_then_finish() -> None:
+    state, effects = machine.apply(None, request({"steps": [CALL, SHAPE]}), now=10)
+    assert state["status"] == "running" and state["current_step"] == "call"
+    job = DISPATCH.decode(effects.dispatch)
+    assert (job["step_id"], job["seq"], job["attempt"]) == ("call", 1, 1)
+    state, effects = machine.apply(state, finished(1, 1, True, {"body": 7}), now=20)
+    assert state["status"] == "completed"
+    assert orjson.loads(state["result"]) == {"c": 7}
+    assert [h["status"] for h in state["history"]] == ["completed", "completed"]
+
+
+def test_redelivered_command_is_applied_once_and_re_emits_its_effects() -> None:
+    state, first = machine.apply(None, request({"steps": [CALL, SHAPE]}), now=10)
+    again, effects = machine.apply(state, request({"steps": [CALL, SHAPE]}), now=11)
+    assert again is state and not effects.changed
+    assert effects.dispatch == first.dispatch  # lost sends are sent again
+    done, _ = machine.apply(state, finished(1, 1, True, {"body": 1}), now=20)
+    history = list(done["history"])
+    done2, effects = machine.apply(done, finished(1, 1, True, {"body": 2}), now=21)
+    assert done2["history"] == history and not effects.changed
+
+
+def test_retry_with_backoff_then_fail() -> None:
+    definition = {"steps": [CALL], "retry": {"max_retries": 2, "backoff_seconds": 1}}
+    state, _ = machine.apply(None, request(definition), now=0)
+    now = 0
+    for attempt in (1, 2):
+        state, effects = machine.apply(state, finished(1, attempt, False, retryable=True), now)
+        assert state["status"] == "retrying"
+        assert effects.set_timer["due_ms"] == now + 1000 * 2 ** (attempt - 1)
+        now = effects.set_timer["due_ms"]
+        state, effects = machine.apply(state, timer(effects.set_timer["token"]), now)
+        assert state["status"] == "running"
+        assert DISPATCH.decode(effects.dispatch)["attempt"] == attempt + 1
+    state, effects = machine.apply(state, finished(1, 3, False, retryable=True), now)
+    assert state["status"] == "failed"
+    assert "after 3 attempts" in state["error"]
+    assert [h["attempt"] for h in state["history"]] == [1, 2, 3]
+
+
+def test_non_retryable_failure_fails_at_once() -> None:
+    state, _ = machine.apply(None, request({"steps": [CALL]}), now=0)
+    state, _ = machine.apply(state, finished(1, 1, False, retryable=False), now=1)
+    assert state["status"] == "failed" and len(state["history"]) == 1
+
+
+def test_delay_arms_a_timer_and_a_stale_token_is_ignored() -> None:
+    definition = {"steps": [{"id": "wait", "type": "delay", "config": {"seconds": 5}}, SHAPE]}
+    state, effects = machine.apply(None, request(definition), now=1000)
+    assert effects.set_timer["due_ms"] == 6000 and state["history"][0]["status"] == "waiting"
+    same, effects = machine.apply(state, timer("0:delay"), now=6000)
+    assert same is state and not effects.changed
+    state, effects = machine.apply(state, timer(state["timer_token"]), now=6000)
+    assert state["status"] == "completed" and effects.clear_timer
+
+
+def test_cancel_stops_the_run_and_late_results_are_ignored() -> None:
+    state, _ = machine.apply(None, request({"steps": [CALL, SHAPE]}), now=0)
+    cancel = {"id": "cancel:1", "run_id": "r1", "tenant": "t", "ts_ms": 0, "kind": "cancel",
+              "request": None, "finished": None, "timer_token": None, "reason": "user"}
+    state, effects = machine.apply(state, cancel, now=5)
+    assert state["status"] == "cancelled" and effects.event["status"] == "cancelled"
+    state2, effects = machine.apply(state, finished(1, 1, True, {}), now=6)
+    assert state2["status"] == "cancelled" and not effects.changed
+
+
+def test_run_aborts_after_too_many_step_executions() -> None:
+    definition = {"initialStep": "a", "steps": [
+        {"id": "a", "type": "transform", "config": {"fields": {}}},
+        {"id": "w", "type": "delay", "config": {"seconds": 0}}],
+        "edges": [{"from": "a", "to": "w"}, {"from": "w", "to": "a"}]}
+    state, _ = machine.apply(None, request(definition), now=0)
+    while state["status"] == "running":
+        state, _ = machine.apply(state, timer(state["timer_token"]), now=0)
+    assert state["status"] == "failed" and "exceeded" in state["error"]

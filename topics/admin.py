@@ -1,0 +1,55 @@
+"""Create the catalog's topics at start-up and check the ones that exist."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from topics.catalog import TopicSpec
+
+
+class TopicMismatch(RuntimeError):
+    """An existing topic disagrees with the catalog (e.g. partition count)."""
+
+
+async def ensure_topics(bootstrap: str, specs: list[TopicSpec], timeout: float = 30.0) -> None:
+    """Create missing topics; refuse to start on a partition mismatch.
+
+    Co-partitioning (run-commands with the runs changelog) breaks silently if
+    counts differ, so a mismatch is an error, never a warning.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [s for s in specs if s.name not in existing]
+        if missing:
+            new = [NewTopic(s.name, s.partitions, 1, topic_configs=s.configs) for s in missing]
+            with contextlib.suppress(TopicAlreadyExistsError):  # another worker won the race
+                await admin.create_topics(new)
+        present = [s for s in specs if s.name in existing]
+        if present:
+            described = await admin.describe_topics([s.name for s in present])
+            counts = {d["topic"]: len(d["partitions"]) for d in described}
+            for spec in present:
+                if counts.get(spec.name) != spec.partitions:
+                    raise TopicMismatch(
+                        f"topic {spec.name} has {counts.get(spec.name)} partitions, "
+                        f"the catalog says {spec.partitions}")
+        await _wait_visible(admin, {s.name for s in specs}, timeout)
+    finally:
+        await admin.close()
+
+
+async def _wait_visible(admin: AIOKafkaAdminClient, names: set[str], timeout: float) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        if names <= set(await admin.list_topics()):
+            return
+        if loop.time() > deadline:
+            raise TimeoutError(f"topics not visible after {timeout}s: {sorted(names)}")
+        await asyncio.sleep(0.1)

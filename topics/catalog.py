@@ -1,0 +1,98 @@
+"""Names, partitions, codecs and retention of every topic, in one place.
+
+Kafka's auto-create is off: a topic that is not in this catalog does not
+exist. Faust table changelogs are listed too, so they are created with the
+partition count and compaction we chose rather than whatever Faust defaults to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DAY_MS = 24 * 3600 * 1000
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """One topic: what it carries and how long it keeps it."""
+
+    name: str
+    partitions: int
+    key: str
+    value: str
+    compacted: bool = False
+    retention_ms: int | None = 7 * DAY_MS
+    doc: str = ""
+
+    @property
+    def configs(self) -> dict[str, str]:
+        if self.compacted:
+            return {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"}
+        configs = {"cleanup.policy": "delete"}
+        if self.retention_ms is not None:
+            configs["retention.ms"] = str(self.retention_ms)
+        return configs
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """The topics of one hopflow deployment; `app_id` namespaces every name."""
+
+    app_id: str
+    partitions: int = 8
+
+    def _name(self, short: str) -> str:
+        return f"{self.app_id}.{short}"
+
+    def changelog(self, table: str) -> str:
+        """Faust's own name for a table's changelog topic."""
+        return f"{self.app_id}-{table}-changelog"
+
+    @property
+    def run_commands(self) -> TopicSpec:
+        return TopicSpec(self._name("run-commands"), self.partitions, "run id (utf-8)",
+                         "avro:run_command",
+                         doc="RunRequested / StepFinished / TimerFired / Cancel, one run per key")
+
+    @property
+    def step_dispatch(self) -> TopicSpec:
+        return TopicSpec(self._name("step-dispatch"), self.partitions, "run id (utf-8)",
+                         "avro:step_dispatch", doc="I/O steps for the step executors")
+
+    @property
+    def run_events(self) -> TopicSpec:
+        return TopicSpec(self._name("run-events"), self.partitions, "run id (utf-8)",
+                         "avro:run_event", doc="terminal run states for upstream consumers")
+
+    @property
+    def workflow_commands(self) -> TopicSpec:
+        return TopicSpec(self._name("workflow-commands"), self.partitions,
+                         "tenant/workflow id (utf-8)", "avro:workflow_command",
+                         doc="create / update / delete of workflow definitions")
+
+    @property
+    def dead_letters(self) -> TopicSpec:
+        return TopicSpec(self._name("dead-letters"), 1, "source key (bytes)",
+                         "avro:dead_letter", retention_ms=30 * DAY_MS,
+                         doc="records no agent could use, with the reason")
+
+    @property
+    def runs_changelog(self) -> TopicSpec:
+        return TopicSpec(self.changelog("runs"), self.partitions, "run id (utf-8)",
+                         "avro:run_state", compacted=True, doc="runs table")
+
+    @property
+    def timers_changelog(self) -> TopicSpec:
+        return TopicSpec(self.changelog("timers"), self.partitions, "run id (utf-8)",
+                         "avro:timer", compacted=True, doc="pending durable timers")
+
+    @property
+    def workflows_changelog(self) -> TopicSpec:
+        return TopicSpec(self.changelog("workflows"), self.partitions,
+                         "tenant/workflow id (utf-8)", "avro:workflow", compacted=True,
+                         doc="workflows table, followed by every worker")
+
+    def all(self) -> list[TopicSpec]:
+        return [self.run_commands, self.step_dispatch, self.run_events,
+                self.workflow_commands, self.dead_letters, self.runs_changelog,
+                self.timers_changelog, self.workflows_changelog]
