@@ -38,7 +38,7 @@ def _worker(args: argparse.Namespace) -> int:
 
     overrides = {k: v for k, v in {
         "app_id": args.app_id, "bootstrap": args.bootstrap, "web_port": args.web_port,
-        "web_host": args.web_host, "partitions": args.partitions,
+        "web_host": args.web_host, "web_bind": args.web_bind, "partitions": args.partitions,
         "loglevel": args.loglevel}.items() if v is not None}
     run_worker(dataclasses.replace(Settings(), **overrides))
     return 0
@@ -64,7 +64,9 @@ def parser() -> argparse.ArgumentParser:
     worker.add_argument("--app-id", default=None, help="deployment id, prefixes every topic")
     worker.add_argument("--bootstrap", default=None, help="Kafka bootstrap (127.0.0.1:9092)")
     worker.add_argument("--web-port", type=int, default=None, help="HTTP port (default 6066)")
-    worker.add_argument("--web-host", default=None, help="HTTP host (default 127.0.0.1)")
+    worker.add_argument("--web-host", default=None,
+                        help="host other workers use to reach this one (default 127.0.0.1)")
+    worker.add_argument("--web-bind", default=None, help="listen address (default 127.0.0.1)")
     worker.add_argument("--partitions", type=int, default=None, help="partitions per topic")
     worker.add_argument("--loglevel", default=None, help="debug, info, warning (default)")
     worker.set_defaults(func=_worker)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import uvloop
+
 from faust import Worker
 
 import api
@@ -26,7 +28,7 @@ def build(settings: Settings) -> Engine:
 
 def run_worker(settings: Settings) -> None:
     """Create the catalog's topics, then run the Faust worker until stopped."""
-    loop = asyncio.new_event_loop()
+    loop = uvloop.new_event_loop()  # measured: more runs/s than asyncio's loop (README)
     asyncio.set_event_loop(loop)
     engine = build(settings)
     loop.run_until_complete(ensure_topics(settings.bootstrap, engine.catalog.all()))

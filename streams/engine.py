@@ -40,6 +40,7 @@ class Engine:
             topic_allow_declare=True,
             consumer_auto_offset_reset="earliest",
             web_host=settings.web_host,
+            web_bind=settings.web_bind,
             web_port=settings.web_port,
             canonical_url=settings.canonical_url,
             datadir=str(settings.datadir),

@@ -17,7 +17,9 @@ class Settings:
 
     app_id: str = field(default_factory=lambda: _env("APP_ID", "hopflow"))
     bootstrap: str = field(default_factory=lambda: _env("BOOTSTRAP", "127.0.0.1:9092"))
+    # web_host is how other workers reach this one (routing); web_bind is the listen address.
     web_host: str = field(default_factory=lambda: _env("WEB_HOST", "127.0.0.1"))
+    web_bind: str = field(default_factory=lambda: _env("WEB_BIND", "127.0.0.1"))
     web_port: int = field(default_factory=lambda: int(_env("WEB_PORT", "6066")))
     partitions: int = field(default_factory=lambda: int(_env("PARTITIONS", "8")))
     step_concurrency: int = field(default_factory=lambda: int(_env("STEP_CONCURRENCY", "100")))

@@ -44,8 +44,9 @@ async def test_linear_run_through_every_step_type(shared_worker: WorkerProcess, 
     assert "very-secret" not in (await get_run(http, base, run["runId"])).text
     received = [r for r in sink.received if r.path == "/sink"][-1]
     assert received.body == {"company": "acme"}
-    assert received.headers["Authorization"] == "Bearer very-secret"
-    assert received.headers["Idempotency-Key"] == f"{run['runId']}:notify:1"
+    headers = {k.lower(): v for k, v in received.headers.items()}
+    assert headers["authorization"] == "Bearer very-secret"
+    assert headers["idempotency-key"] == f"{run['runId']}:notify:1"
     assert run["duration"] >= 200 and run["endTime"] >= run["startTime"]
 
 
@@ -233,3 +234,40 @@ async def test_validation_errors_name_the_field(shared_worker: WorkerProcess,
     assert (status, error["field"]) == (400, "x-tenant-id")
     status, _ = await error_of("GET", "/api/workflows/runs/run_missing")
     assert status == 404
+
+
+async def test_malformed_records_are_dead_lettered_with_their_reason(
+        shared_worker: WorkerProcess, http: httpx.AsyncClient) -> None:
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+    from schemas import codec
+
+    topic = f"{shared_worker.app_id}.run-commands"
+    producer = AIOKafkaProducer(bootstrap_servers=shared_worker.bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, b"\x00not avro at all", key=b"run_garbage")
+    finally:
+        await producer.stop()
+    consumer = AIOKafkaConsumer(f"{shared_worker.app_id}.dead-letters",
+                                bootstrap_servers=shared_worker.bootstrap,
+                                auto_offset_reset="earliest", group_id=None)
+    await consumer.start()
+    try:
+        letters = []
+        for _ in range(20):
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                letters += [codec("dead_letter").decode(r.value) for r in records]
+            if letters:
+                break
+    finally:
+        await consumer.stop()
+    assert letters, "no dead letter"
+    letter = letters[0]
+    assert letter["topic"] == topic and letter["key"] == b"run_garbage"
+    assert letter["value"] == b"\x00not avro at all"
+    assert "run_command" in letter["reason"]
+    # the stream goes on
+    wf = await create_workflow(http, shared_worker.url, {"name": "after-garbage", "steps": [
+        {"id": "a", "type": "transform", "config": {"fields": {"ok": True}}}]})
+    assert (await run_and_wait(http, shared_worker.url, wf, {}))["status"] == "completed"
