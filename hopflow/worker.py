@@ -6,7 +6,6 @@ import asyncio
 import logging
 
 import uvloop
-
 from faust import Worker
 
 import api
