@@ -12,6 +12,7 @@ from typing import Any
 
 import faust
 
+import streams.faust_fixes  # noqa: F401  (must patch Faust before the app exists)
 from schemas import codec
 from streams.replica import ChangelogReplica
 from streams.settings import Settings
@@ -45,6 +46,9 @@ class Engine:
             canonical_url=settings.canonical_url,
             datadir=str(settings.datadir),
             table_standby_replicas=0,
+            # A crashed worker's partitions move after 10 s instead of Faust's 60 s.
+            broker_session_timeout=10.0,
+            broker_heartbeat_interval=2.0,
             broker_commit_every=1000,
             broker_commit_interval=0.5,
             producer_linger=0.002,

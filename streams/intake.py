@@ -30,10 +30,15 @@ def body_hash(workflow_id: str, payload: Any) -> str:
     return hashlib.sha256(canonical).hexdigest()
 
 
+async def _send_durably(topic: Any, key: str, value: bytes) -> None:
+    """Send and wait for the broker's acknowledgement, so an accepted call is never lost."""
+    await (await topic.send(key=key, value=value))
+
+
 async def request_run(engine: Engine, *, run_id: str, tenant: str, workflow: dict[str, Any],
                       input_json: str, idempotency_key: str | None, digest: str | None,
                       trigger: str = "manual") -> None:
-    await engine.run_commands.send(key=run_id, value=_RUN_COMMAND.encode({
+    await _send_durably(engine.run_commands, run_id, _RUN_COMMAND.encode({
         "id": f"request:{uuid.uuid4().hex}", "run_id": run_id, "tenant": tenant,
         "ts_ms": now_ms(),
         "kind": "request", "finished": None, "timer_token": None, "reason": None,
@@ -44,7 +49,7 @@ async def request_run(engine: Engine, *, run_id: str, tenant: str, workflow: dic
 
 
 async def cancel_run(engine: Engine, run_id: str, tenant: str, reason: str | None) -> None:
-    await engine.run_commands.send(key=run_id, value=_RUN_COMMAND.encode({
+    await _send_durably(engine.run_commands, run_id, _RUN_COMMAND.encode({
         "id": f"cancel:{uuid.uuid4().hex}", "run_id": run_id, "tenant": tenant,
         "ts_ms": now_ms(), "kind": "cancel", "request": None, "finished": None,
         "timer_token": None, "reason": reason or "cancelled"}))
@@ -54,8 +59,8 @@ async def put_workflow(engine: Engine, tenant: str, workflow_id: str, definition
                        *, expect_exists: bool) -> str:
     """Send an upsert; returns the command id to wait for."""
     command_id = uuid.uuid4().hex
-    await engine.workflow_commands.send(
-        key=workflow_key(tenant, workflow_id), value=_WORKFLOW_COMMAND.encode({
+    await _send_durably(
+        engine.workflow_commands, workflow_key(tenant, workflow_id), _WORKFLOW_COMMAND.encode({
             "id": command_id, "tenant": tenant, "workflow_id": workflow_id, "kind": "upsert",
             "definition": orjson.dumps(definition).decode(), "expect_exists": expect_exists,
             "ts_ms": now_ms()}))
@@ -63,8 +68,8 @@ async def put_workflow(engine: Engine, tenant: str, workflow_id: str, definition
 
 
 async def delete_workflow(engine: Engine, tenant: str, workflow_id: str) -> None:
-    await engine.workflow_commands.send(
-        key=workflow_key(tenant, workflow_id), value=_WORKFLOW_COMMAND.encode({
+    await _send_durably(
+        engine.workflow_commands, workflow_key(tenant, workflow_id), _WORKFLOW_COMMAND.encode({
             "id": uuid.uuid4().hex, "tenant": tenant, "workflow_id": workflow_id,
             "kind": "delete", "definition": None, "expect_exists": False, "ts_ms": now_ms()}))
 

@@ -47,7 +47,10 @@ async def wait_all_terminal(http: httpx.AsyncClient, base: str, run_ids: list[st
         if len(done) < len(run_ids):
             await asyncio.sleep(0.5)
     missing = [r for r in run_ids if r not in done]
-    assert not missing, f"{len(missing)} runs not terminal after {timeout}s, e.g. {missing[:3]}"
+    if missing:
+        sample = (await get_run(http, base, missing[0])).text
+        raise AssertionError(f"{len(missing)} runs not terminal after {timeout}s, "
+                             f"e.g. {missing[:3]}; first: {sample}")
     return done
 
 
@@ -86,9 +89,10 @@ async def test_delay_survives_a_worker_crash(spawn_worker: Callable[..., WorkerP
 async def test_kill_9_with_200_runs_in_flight(spawn_worker: Callable[..., WorkerProcess],
                                               sink: Sink, http: httpx.AsyncClient) -> None:
     worker = spawn_worker()
-    wf = await create_workflow(http, worker.url, slow_three_step(sink, delay_ms=300))
+    wf = await create_workflow(http, worker.url, slow_three_step(sink, delay_ms=1000))
     run_ids = await start_runs(http, worker.url, wf, 200)
-    await asyncio.sleep(1.0)
+    while sink.counts["/lookup-slow"] < 50:  # the first wave of lookups is under way
+        await asyncio.sleep(0.05)
     in_flight = sink.counts["/lookup-slow"] + sink.counts["/sink-slow"]
     worker.kill()
     assert sink.counts["/sink-slow"] < 200, "runs were not in flight at the kill"
