@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import httpx
 from aiohttp import web
+from httpx_aiohttp import AiohttpTransport
 from yarl import URL
 
 from streams.engine import Engine
@@ -23,8 +24,9 @@ def _internal_client() -> httpx.AsyncClient:
     """Worker-to-worker client (not the guarded one: peers are our own workers)."""
     global _client
     if _client is None or _client.is_closed:
+        limits = httpx.Limits(max_connections=500, max_keepalive_connections=500)
         _client = httpx.AsyncClient(timeout=httpx.Timeout(330.0, connect=5.0),
-                                    limits=httpx.Limits(max_connections=200))
+                                    transport=AiohttpTransport(limits=limits, trust_env=False))
     return _client
 
 
