@@ -23,12 +23,21 @@ def tenant_of(request: web.Request) -> str:
     return tenant
 
 
-async def read_json(request: web.Request, *, required: bool = True) -> Any:
+async def read_body(request: web.Request) -> bytes:
+    """The raw body, refused with 413 past MAX_BODY_BYTES (checked before reading it all)."""
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         raise ApiError(413, f"body larger than {MAX_BODY_BYTES} bytes")
-    raw = await request.content.read(MAX_BODY_BYTES + 1)
-    if len(raw) > MAX_BODY_BYTES:
-        raise ApiError(413, f"body larger than {MAX_BODY_BYTES} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(65536):  # read(n) may return less than n
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise ApiError(413, f"body larger than {MAX_BODY_BYTES} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_json(raw: bytes, *, required: bool = True) -> Any:
     if not raw.strip():
         if required:
             raise ApiError(400, "a JSON body is required", field="body")
@@ -37,6 +46,10 @@ async def read_json(request: web.Request, *, required: bool = True) -> Any:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise ApiError(400, f"body is not valid JSON: {exc}", field="body") from exc
+
+
+async def read_json(request: web.Request, *, required: bool = True) -> Any:
+    return parse_json(await read_body(request), required=required)
 
 
 def query_int(request: web.Request, name: str, default: int, low: int, high: int) -> int:

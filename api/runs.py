@@ -11,7 +11,7 @@ from aiohttp import web
 
 from api import presenters
 from api.errors import ApiError, json_errors
-from api.requests import MAX_BODY_BYTES, query_bool, query_float, tenant_of
+from api.requests import parse_json, query_bool, query_float, read_body, tenant_of
 from api.responses import json_response
 from api.routing import FORWARDED, RUN_ID_HEADER, forward, owns
 from api.workflows import find_workflow
@@ -24,25 +24,11 @@ DEFAULT_WAIT_SECONDS = 30.0
 ACCEPT_TIMEOUT = 10.0
 
 
-async def _raw_body(request: web.Request) -> bytes:
-    raw = await request.content.read(MAX_BODY_BYTES + 1)
-    if len(raw) > MAX_BODY_BYTES:
-        raise ApiError(413, f"body larger than {MAX_BODY_BYTES} bytes")
-    return raw
-
-
 def _payload(raw: bytes, field: str) -> dict[str, Any]:
-    if not raw.strip():
-        return {}
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise ApiError(400, f"body is not valid JSON: {exc}", field="body") from exc
+    body = parse_json(raw, required=False)
     if not isinstance(body, dict):
         raise ApiError(400, "body must be a JSON object", field="body")
-    payload = body.get(field, {})
-    if payload is None:
-        payload = {}
+    payload = body.get(field) or {}
     if not isinstance(payload, dict):
         raise ApiError(400, f"{field} must be a JSON object", field=field)
     return payload
@@ -79,7 +65,7 @@ def _terminal(state: dict[str, Any] | None) -> bool:
 async def start_run(engine: Engine, request: web.Request, workflow_id: str, *, field: str,
                     wait: bool) -> web.Response:
     tenant = tenant_of(request)
-    raw = await _raw_body(request)
+    raw = await read_body(request)
     payload = _payload(raw, field)
     key = _idempotency_key(request)
     timeout = query_float(request, "timeout", DEFAULT_WAIT_SECONDS, 0.1, MAX_WAIT_SECONDS)
@@ -144,12 +130,7 @@ async def cancel_run(engine: Engine, request: web.Request, run_id: str, reason: 
 
 
 def _reason(raw: bytes) -> str | None:
-    if not raw.strip():
-        return None
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise ApiError(400, f"body is not valid JSON: {exc}", field="body") from exc
+    body = parse_json(raw, required=False)
     reason = body.get("reason") if isinstance(body, dict) else None
     if reason is not None and (not isinstance(reason, str) or len(reason) > 1000):
         raise ApiError(400, "reason must be a string of at most 1000 characters", field="reason")
@@ -194,15 +175,15 @@ def register(engine: Engine) -> None:
     class Cancel(faust.web.View):
         @json_errors
         async def post(self, request: web.Request, run_id: str) -> web.Response:
-            raw = await _raw_body(request)
+            raw = await read_body(request)
             return await cancel_run(engine, request, run_id, _reason(raw))
 
     @app.page("/api/workflow/management/cancel")
     class ManagementCancel(faust.web.View):
         @json_errors
         async def post(self, request: web.Request) -> web.Response:
-            raw = await _raw_body(request)
-            body = orjson.loads(raw) if raw.strip() else {}
+            raw = await read_body(request)
+            body = parse_json(raw, required=False)
             run_id = body.get("runId") if isinstance(body, dict) else None
             if not isinstance(run_id, str) or not run_id:
                 raise ApiError(400, "runId is required", field="runId")

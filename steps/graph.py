@@ -79,29 +79,22 @@ class Graph:
         return self.order[index] if index < len(self.order) else None
 
     def targets(self, step_id: str) -> set[str]:
-        """Every step that may follow `step_id` (for cycle checks)."""
+        """Every step that may follow `step_id` (for cycle checks); mirrors successor()."""
         step = self.steps[step_id]
         out: set[str] = set()
-        fallthrough = True
+        branches_decide = False
         if step.type == "condition":
-            for branch in ("then", "else"):
-                if branch in step.config:
-                    if step.config[branch]:
-                        out.add(step.config[branch])
-                else:
-                    fallthrough = True
-            if "then" in step.config and "else" in step.config:
-                fallthrough = False
+            out.update(t for b in ("then", "else") if (t := step.config.get(b)))
+            branches_decide = "then" in step.config and "else" in step.config
+        if branches_decide:
+            return out
         if step.next is not _END:
-            if step.next:
-                out.add(step.next)
-        elif fallthrough:
-            if self.graph_form:
-                out.update(t for _, t in self.edges.get(step_id, []))
-            else:
-                index = self.order.index(step_id) + 1
-                if index < len(self.order):
-                    out.add(self.order[index])
+            out.update([step.next] if step.next else [])
+        elif self.graph_form:
+            out.update(t for _, t in self.edges.get(step_id, []))
+        else:
+            index = self.order.index(step_id) + 1
+            out.update(self.order[index:index + 1])
         return out
 
 

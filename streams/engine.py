@@ -53,6 +53,12 @@ class Engine:
             broker_commit_interval=0.5,
             producer_linger=0.002,
             web_enabled=True,
+            # Faust's built-in views would serve raw table rows (/table/runs/<id>/)
+            # past the API's tenant checks: off.
+            web_tables_enabled=False,
+            web_router_enabled=False,
+            web_graph_enabled=False,
+            web_stats_enabled=False,
         )
         self.run_commands = self._topic(self.catalog.run_commands)
         self.step_dispatch = self._topic(self.catalog.step_dispatch)

@@ -1,6 +1,16 @@
-"""A fix for Faust's producer buffer flush, applied at import.
+"""Two fixes for faust-streaming 0.15.3 at-least-once delivery, applied at import.
 
-Table writes reach Kafka through Faust's ProducerBuffer (`send_soon`), and
+Both lost runs in our kill -9 and scale-out tests; both are covered by them.
+
+1. Committing past an unfinished message. With `concurrency > 1` (our step
+executors) messages are acked out of order. `Consumer._new_offset` commits the
+first run of consecutive acked offsets, and only refuses when the lowest acked
+offset is more than one past the committed one (and never before the first
+commit). So with offset 31 still in flight and 32..40 acked, it commits 41 and
+31 is never redelivered after a crash or a rebalance. The fix: never commit
+past a message that was taken by a stream and not acked yet.
+
+2. Table writes reach Kafka through Faust's ProducerBuffer (`send_soon`), and
 the consumer flushes that buffer before it commits source offsets. In
 faust-streaming 0.15.3 `ProducerBuffer.flush` gives up after 100 ms without
 progress, and a message popped from the queue but not yet handed to aiokafka
@@ -16,6 +26,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from faust.transport.consumer import Consumer
 from faust.transport.producer import ProducerBuffer
 
 _original_send_pending = ProducerBuffer._send_pending
@@ -42,3 +53,22 @@ async def _flush(self: Any) -> None:
 
 ProducerBuffer._send_pending = _send_pending  # type: ignore[method-assign]
 ProducerBuffer.flush = _flush  # type: ignore[method-assign]
+
+
+_original_new_offset = Consumer._new_offset
+
+
+def _new_offset(self: Any, tp: Any) -> int | None:
+    acked = self._acked[tp]
+    if acked:
+        head = min(acked)
+        committed = self._committed_offset[tp]
+        if committed is not None and head > committed and not self._gap[tp]:
+            return None  # the message at `committed` is not acked yet
+        for message in list(self._unacked_messages):
+            if message.tp == tp and message.offset < head:
+                return None  # a message before the acked run is still being processed
+    return _original_new_offset(self, tp)
+
+
+Consumer._new_offset = _new_offset  # type: ignore[method-assign]

@@ -24,6 +24,11 @@ from steps.templates import TemplateError, render
 from streams import statuses as st
 
 MAX_STEP_EXECUTIONS = 1000
+# An I/O step whose result has not come back this long after its own timeout is
+# retried: at-least-once hops can still lose a message (see README), and a run
+# must never wait forever for it.
+WATCHDOG_GRACE_SECONDS = 30.0
+DEFAULT_STEP_TIMEOUT_SECONDS = 10.0
 _DISPATCH = codec("step_dispatch")
 
 
@@ -161,15 +166,14 @@ def _advance(run: _Run, step_id: str | None, now: int, effects: Effects) -> None
             record["status"] = st.WAITING
             _arm_timer(run, f"{state['seq']}:delay", now + wait_ms, "delay", effects)
             return
-        if not _dispatch(run, step_id, record, now, effects):
-            return
+        _dispatch(run, step_id, record, now, effects)
         return
     _finish(run, st.COMPLETED, now, effects)
 
 
 def _dispatch(run: _Run, step_id: str, record: dict[str, Any], now: int,
-              effects: Effects) -> bool:
-    """Render the step's config and send it to the executors; False if rendering failed."""
+              effects: Effects) -> None:
+    """Render the step's config and send it to the executors (a bad template fails the run)."""
     state = run.state
     step = run.graph.steps[step_id]
     try:
@@ -177,14 +181,16 @@ def _dispatch(run: _Run, step_id: str, record: dict[str, Any], now: int,
     except TemplateError as exc:
         _step_error(run, record, now, f"TemplateError: {exc}")
         _finish(run, st.FAILED, now, effects, error=f"step {step_id} failed: {exc}")
-        return False
+        return
     dispatch = _DISPATCH.encode({
         "run_id": state["run_id"], "tenant": state["tenant"], "seq": state["seq"],
         "step_id": step_id, "step_type": step.type, "attempt": state["attempt"],
         "config": _dumps(config), "dispatched_ms": now})
     state["outbox"] = dispatch
     effects.dispatch = dispatch
-    return True
+    timeout = float(config.get("timeout", DEFAULT_STEP_TIMEOUT_SECONDS))
+    due = now + int((timeout + WATCHDOG_GRACE_SECONDS) * 1000)
+    _arm_timer(run, f"{state['seq']}:{state['attempt']}:watchdog", due, "watchdog", effects)
 
 
 def _step_error(run: _Run, record: dict[str, Any], now: int, error: str) -> None:
@@ -251,6 +257,7 @@ def _step_finished(state: dict[str, Any], command: dict[str, Any], now: int
         return state, _redelivery(state, command)
     run = _Run(state)
     effects = Effects(changed=True)
+    _disarm_timer(run, effects)  # the step's watchdog
     record.update(ended_ms=fin["ended_ms"], started_ms=fin["started_ms"], request=fin["request"])
     state["outbox"] = None
     if fin["ok"]:
@@ -260,18 +267,35 @@ def _step_finished(state: dict[str, Any], command: dict[str, Any], now: int
         state["status"] = st.RUNNING
         _advance(run, run.graph.successor(fin["step_id"], output, run.context()), now, effects)
         return run.save(now, command["id"]), effects
-    record.update(status=st.FAILED, error=fin["error"])
-    policy = run.graph.retry
-    if fin["retryable"] and fin["attempt"] <= policy.max_retries:
-        state["status"] = st.RETRYING
-        due = now + int(policy.delay(fin["attempt"]) * 1000)
-        _arm_timer(run, f"{fin['seq']}:{fin['attempt']}:retry", due, "retry", effects)
-    else:
-        tries = fin["attempt"]
-        _finish(run, st.FAILED, now, effects,
-                error=f"step {fin['step_id']} failed after {tries} attempt"
-                      f"{'s' if tries > 1 else ''}: {fin['error']}")
+    _attempt_failed(run, record, fin["error"] or "failed", fin["retryable"], now, effects)
     return run.save(now, command["id"]), effects
+
+
+def _attempt_failed(run: _Run, record: dict[str, Any], error: str, retryable: bool, now: int,
+                    effects: Effects) -> None:
+    """Retry after a backoff timer while the budget lasts, else fail the run."""
+    state = run.state
+    record.update(status=st.FAILED, error=error)
+    if record["ended_ms"] is None:
+        record["ended_ms"] = now
+    state["outbox"] = None
+    policy = run.graph.retry
+    attempt = record["attempt"]
+    if retryable and attempt <= policy.max_retries:
+        state["status"] = st.RETRYING
+        due = now + int(policy.delay(attempt) * 1000)
+        _arm_timer(run, f"{record['seq']}:{attempt}:retry", due, "retry", effects)
+    else:
+        _finish(run, st.FAILED, now, effects,
+                error=f"step {record['step_id']} failed after {attempt} attempt"
+                      f"{'s' if attempt > 1 else ''}: {error}")
+
+
+def _disarm_timer(run: _Run, effects: Effects) -> None:
+    if run.state.get("timer_token"):
+        run.state["timer_token"] = None
+        run.state["timer_due_ms"] = None
+        effects.clear_timer = True
 
 
 def _timer_fired(state: dict[str, Any], command: dict[str, Any], now: int
@@ -286,6 +310,11 @@ def _timer_fired(state: dict[str, Any], command: dict[str, Any], now: int
     record = _current(state)
     assert record is not None
     step_id = record["step_id"]
+    if token.endswith(":watchdog"):
+        waited_s = (now - record["started_ms"]) / 1000
+        _attempt_failed(run, record, f"no result {waited_s:.0f} s after dispatch (lost in "
+                                     "transit, or the executor died)", True, now, effects)
+        return run.save(now, command["id"]), effects
     if token.endswith(":delay"):
         waited = now - record["started_ms"]
         output = {"waited_ms": waited}

@@ -37,11 +37,11 @@ def register(engine: Engine, timers: TimerService) -> None:
                 continue
             if effects.changed and state is not None:
                 runs[run_id] = state
-            if effects.clear_timer and run_id in timer_table:
-                del timer_table[run_id]
-            if effects.set_timer is not None:
+            if effects.set_timer is not None:  # one timer per run: a new one replaces the old
                 timer_table[run_id] = effects.set_timer
                 timers.schedule(effects.set_timer)
+            elif effects.clear_timer and run_id in timer_table:
+                del timer_table[run_id]
             if effects.dispatch is not None:
                 await engine.step_dispatch.send(key=run_id, value=effects.dispatch)
             if effects.event is not None:

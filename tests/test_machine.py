@@ -120,3 +120,29 @@ def test_run_aborts_after_too_many_step_executions() -> None:
     while state["status"] == "running":
         state, _ = machine.apply(state, timer(state["timer_token"]), now=0)
     assert state["status"] == "failed" and "exceeded" in state["error"]
+
+
+def test_a_lost_step_result_is_retried_by_the_watchdog() -> None:
+    definition = {"steps": [{**CALL, "config": {**CALL["config"], "timeout": 5}}],
+                  "retry": {"max_retries": 1, "backoff_seconds": 1}}
+    state, effects = machine.apply(None, request(definition), now=0)
+    watchdog = effects.set_timer
+    assert watchdog["kind"] == "watchdog"
+    assert watchdog["due_ms"] == (5 + machine.WATCHDOG_GRACE_SECONDS) * 1000
+    state, effects = machine.apply(state, timer(watchdog["token"]), now=watchdog["due_ms"])
+    assert state["status"] == "retrying" and "no result" in state["history"][0]["error"]
+    state, effects = machine.apply(state, timer(effects.set_timer["token"]), now=40_000)
+    assert DISPATCH.decode(effects.dispatch)["attempt"] == 2
+    state, effects = machine.apply(state, finished(1, 2, True, {"body": 1}), now=41_000)
+    assert state["status"] == "completed" and effects.clear_timer
+    late, effects = machine.apply(state, finished(1, 1, True, {"body": 0}), now=42_000)
+    assert late["history"] == state["history"] and not effects.changed
+
+
+def test_watchdog_is_disarmed_when_the_result_arrives() -> None:
+    state, effects = machine.apply(None, request({"steps": [CALL, SHAPE]}), now=0)
+    token = effects.set_timer["token"]
+    state, effects = machine.apply(state, finished(1, 1, True, {"body": 1}), now=10)
+    assert effects.clear_timer and state["timer_token"] is None
+    state2, effects = machine.apply(state, timer(token), now=60_000)
+    assert state2["status"] == "completed" and not effects.changed

@@ -42,6 +42,11 @@ async def test_linear_run_through_every_step_type(shared_worker: WorkerProcess, 
     assert run["result"] == {"status": 200, "body": {"ok": True}}
     assert steps[3]["request"]["headers"]["Authorization"] == "••••••"
     assert "very-secret" not in (await get_run(http, base, run["runId"])).text
+    other_tenant = await http.get(f"{base}/api/workflows/runs/{run['runId']}",
+                                  headers={"x-tenant-id": "intruder"})
+    assert other_tenant.status_code == 404
+    raw_table = await http.get(f"{base}/table/runs/{run['runId']}/")
+    assert raw_table.status_code == 404  # Faust's raw table views are not served
     received = [r for r in sink.received if r.path == "/sink"][-1]
     assert received.body == {"company": "acme"}
     headers = {k.lower(): v for k, v in received.headers.items()}
@@ -234,6 +239,11 @@ async def test_validation_errors_name_the_field(shared_worker: WorkerProcess,
     assert (status, error["field"]) == (400, "x-tenant-id")
     status, _ = await error_of("GET", "/api/workflows/runs/run_missing")
     assert status == 404
+    status, _ = await error_of("POST", f"/api/workflows/{wf}/run",
+                               json={"input": {"blob": "x" * (2 * 1024 * 1024)}})
+    assert status == 413
+    big = await run_and_wait(http, base, wf, {"blob": "y" * 300_000})  # many TCP chunks
+    assert big["status"] == "completed" and len(big["input"]["blob"]) == 300_000
 
 
 async def test_malformed_records_are_dead_lettered_with_their_reason(
