@@ -10,6 +10,13 @@ commit). So with offset 31 still in flight and 32..40 acked, it commits 41 and
 31 is never redelivered after a crash or a rebalance. The fix: never commit
 past a message that was taken by a stream and not acked yet.
 
+Not fixed here (see the issue note): after a rebalance, a message fetched in
+the old generation can still move Faust's read offset past the position the
+rebalance seeked to, and the re-fetched messages below it are dropped as
+already read. Refusing to commit past such a message would stall the
+partition's commits for good, so that case is left to the run watchdog
+(streams/machine.py), which retries a step whose result never comes back.
+
 2. Table writes reach Kafka through Faust's ProducerBuffer (`send_soon`), and
 the consumer flushes that buffer before it commits source offsets. In
 faust-streaming 0.15.3 `ProducerBuffer.flush` gives up after 100 ms without
@@ -62,9 +69,6 @@ def _new_offset(self: Any, tp: Any) -> int | None:
     acked = self._acked[tp]
     if acked:
         head = min(acked)
-        committed = self._committed_offset[tp]
-        if committed is not None and head > committed and not self._gap[tp]:
-            return None  # the message at `committed` is not acked yet
         for message in list(self._unacked_messages):
             if message.tp == tp and message.offset < head:
                 return None  # a message before the acked run is still being processed
