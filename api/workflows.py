@@ -20,7 +20,7 @@ from streams.workflows import workflow_key
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 WRITE_TIMEOUT = 10.0
-READ_YOUR_WRITE_WAIT = 2.0
+READ_YOUR_WRITE_WAIT = 0.5  # replica lag is milliseconds; a 404 should not hang
 
 
 def _validated(body: Any) -> dict[str, Any]:
