@@ -9,7 +9,7 @@ after the state was already saved.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -41,7 +41,7 @@ class Effects:
     clear_timer: bool = False
     event: dict[str, Any] | None = None
     changed: bool = False
-    notes: list[str] = field(default_factory=list)
+    warning: str | None = None  # worth an operator's attention (the agent logs it)
 
 
 @lru_cache(maxsize=1024)
@@ -90,7 +90,7 @@ def apply(state: dict[str, Any] | None, command: dict[str, Any], now: int
             return state, _redelivery(state, command)
         return _start(command, now)
     if state is None:
-        return None, Effects(notes=[f"{kind} for unknown run ignored"])
+        return None, Effects()  # e.g. a late result for a run that was never saved
     if state["status"] in st.TERMINAL:
         return state, _redelivery(state, command)
     if kind == "step_finished":
@@ -99,13 +99,13 @@ def apply(state: dict[str, Any] | None, command: dict[str, Any], now: int
         return _timer_fired(state, command, now)
     if kind == "cancel":
         return _cancel(state, command, now)
-    return state, Effects(notes=[f"unknown command kind {kind}"])
+    return state, Effects(warning=f"unknown command kind {kind!r} ignored")
 
 
 def _redelivery(state: dict[str, Any], command: dict[str, Any]) -> Effects:
     """Effects to re-send when `command` is the last one applied; nothing otherwise."""
     if command["id"] != state["last_command"]:
-        return Effects(notes=["stale command ignored"])
+        return Effects()  # stale: applied long ago, nothing to re-send
     effects = Effects(dispatch=state.get("outbox"))
     if state.get("timer_token"):
         effects.set_timer = _timer(state, state["timer_token"], state["timer_due_ms"])
@@ -314,6 +314,9 @@ def _timer_fired(state: dict[str, Any], command: dict[str, Any], now: int
         waited_s = (now - record["started_ms"]) / 1000
         _attempt_failed(run, record, f"no result {waited_s:.0f} s after dispatch (lost in "
                                      "transit, or the executor died)", True, now, effects)
+        effects.warning = (f"watchdog: no result for step {step_id} attempt "
+                           f"{record['attempt']} after {waited_s:.0f} s; run is now "
+                           f"{state['status']}")
         return run.save(now, command["id"]), effects
     if token.endswith(":delay"):
         waited = now - record["started_ms"]

@@ -37,10 +37,8 @@ def register(engine: Engine, timers: TimerService) -> None:
                 continue
             if effects.changed and state is not None:
                 runs[run_id] = state
-                if command["kind"] == "timer_fired" and command["timer_token"].endswith(
-                        ":watchdog"):
-                    log.warning("run %s: no result for step %s; retrying it (watchdog)",
-                                run_id, state["history"][-1]["step_id"])
+            if effects.warning is not None:
+                log.warning("run %s: %s", run_id, effects.warning)
             if effects.set_timer is not None:  # one timer per run: a new one replaces the old
                 timer_table[run_id] = effects.set_timer
                 timers.schedule(effects.set_timer)

@@ -131,6 +131,7 @@ def test_a_lost_step_result_is_retried_by_the_watchdog() -> None:
     assert watchdog["due_ms"] == (5 + machine.WATCHDOG_GRACE_SECONDS) * 1000
     state, effects = machine.apply(state, timer(watchdog["token"]), now=watchdog["due_ms"])
     assert state["status"] == "retrying" and "no result" in state["history"][0]["error"]
+    assert effects.warning is not None and "watchdog" in effects.warning
     state, effects = machine.apply(state, timer(effects.set_timer["token"]), now=40_000)
     assert DISPATCH.decode(effects.dispatch)["attempt"] == 2
     state, effects = machine.apply(state, finished(1, 2, True, {"body": 1}), now=41_000)
