@@ -1,4 +1,6 @@
-"""/healthz: 200 once topics exist, tables are recovered and the replica caught up."""
+"""/healthz: 200 once topics exist, tables are recovered and the replica caught up.
+
+The history store is reported but does not gate readiness: runs flow without it."""
 
 from __future__ import annotations
 
@@ -15,5 +17,6 @@ def register(engine: Engine) -> None:
         async def get(self, request: web.Request) -> web.Response:
             ready = engine.ready
             return json_response({"status": "ok" if ready else "starting",
-                                  "app": engine.settings.app_id},
+                                  "app": engine.settings.app_id,
+                                  "history": engine.projector.status()},
                                  status=200 if ready else 503)

@@ -7,6 +7,8 @@ from typing import Any
 
 import orjson
 
+from schemas.statuses import TERMINAL
+
 
 def iso(ms: int | None) -> str | None:
     if ms is None:
@@ -37,13 +39,85 @@ def step(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def run(state: dict[str, Any]) -> dict[str, Any]:
+    """A run with its step history; the same body from the live table and the store."""
+    body = run_summary(state)
+    body["stepExecutionHistory"] = [step(r) for r in state["history"]]
+    return body
+
+
+def run_summary(state: dict[str, Any]) -> dict[str, Any]:
     ended = state["ended_ms"]
-    return {"runId": state["run_id"], "workflowId": state["workflow_id"],
+    body = {"runId": state["run_id"], "workflowId": state["workflow_id"],
             "workflowVersion": state["workflow_version"], "tenant": state["tenant"],
             "trigger": state["trigger"], "status": state["status"],
             "currentStepId": state["current_step"], "input": _json(state["input"]),
             "result": _json(state["result"]), "error": state["error"],
             "idempotencyKey": state["idempotency_key"],
             "startTime": iso(state["created_ms"]), "endTime": iso(ended),
-            "duration": None if ended is None else ended - state["created_ms"],
-            "stepExecutionHistory": [step(r) for r in state["history"]]}
+            "duration": None if ended is None else ended - state["created_ms"]}
+    if state.get("cancel_reason") and state["status"] not in TERMINAL:
+        body["cancelRequested"] = True
+    return body
+
+
+LOG_OUTPUT_CAP = 16 * 1024  # bytes of JSON per step output in logs
+
+
+def log_entry(record: dict[str, Any]) -> dict[str, Any]:
+    """One step execution as a log line: timing, rendered request, result (capped), error."""
+    entry = step(record)
+    output = entry.pop("output")
+    raw = record["output"] or ""
+    if len(raw) > LOG_OUTPUT_CAP:
+        entry["output"] = raw[:LOG_OUTPUT_CAP]
+        entry["outputTruncated"] = True
+    else:
+        entry["output"] = output
+    if isinstance(output, dict) and isinstance(output.get("status"), int) and "body" in output:
+        entry["httpStatus"] = output["status"]
+    if record.get("retryable") is not None:
+        entry["retryable"] = record["retryable"]
+    return entry
+
+
+def execution(state: dict[str, Any], steps: list[dict[str, Any]]) -> dict[str, Any]:
+    """Reference 002's execution shape."""
+    ended = state["ended_ms"]
+    return {"id": state["run_id"], "workflow_id": state["workflow_id"],
+            "version": state["workflow_version"], "status": state["status"],
+            "triggered_by": state["trigger"], "started_at": iso(state["created_ms"]),
+            "completed_at": iso(ended),
+            "duration_ms": None if ended is None else ended - state["created_ms"],
+            "error": state["error"],
+            "execution_log": [{"step_id": s["step_id"], "step_type": s["step_type"],
+                               "status": s["status"], "attempt": s["attempt"],
+                               "started_at": iso(s["started_ms"]),
+                               "completed_at": iso(s["ended_ms"]),
+                               "duration_ms": None if s["ended_ms"] is None
+                               else s["ended_ms"] - s["started_ms"], "error": s["error"]}
+                              for s in steps]}
+
+
+def health(workflow_id: str, figures: dict[str, Any]) -> dict[str, Any]:
+    """Reference 004's health figures (camelCase), plus the per-window breakdown."""
+    body: dict[str, Any] = {"workflowId": workflow_id}
+    windows = {}
+    for name, w in figures["windows"].items():
+        ended = w["completed"] + w["failed"]
+        windows[name] = {
+            "total": w["started"], "success": w["completed"], "failed": w["failed"],
+            "cancelled": w["cancelled"],
+            "successRatePercent": None if not ended else round(100 * w["completed"] / ended, 2),
+            "averageDurationMs": None if not w["completed"]
+            else round(w["completed_ms_sum"] / w["completed"], 1)}
+        body[f"totalRuns{name}"] = w["started"]
+        body[f"successRuns{name}"] = w["completed"]
+        body[f"failedRuns{name}"] = w["failed"]
+    body["successRatePercent"] = windows["30d"]["successRatePercent"]
+    body["averageDurationMs"] = windows["30d"]["averageDurationMs"]
+    body["lastRunAt"] = iso(figures["last_run_ms"])
+    body["lastStatus"] = figures["last_status"]
+    body["lastError"] = figures["last_error"]
+    body["lastErrorAt"] = iso(figures["last_error_ms"])
+    body["windows"] = windows
+    return body

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -81,3 +82,47 @@ def query_float(request: web.Request, name: str, default: float, low: float, hig
 
 def query_bool(request: web.Request, name: str) -> bool:
     return request.query.get(name, "").lower() in ("1", "true", "yes")
+
+
+MAX_PAGE_SIZE = 200
+
+
+def pagination(request: web.Request, default_limit: int = 20) -> tuple[int, int, int]:
+    """(page, limit, offset): `page`+`limit`, with `pageSize` for limit and `offset` accepted."""
+    limit_name = "pageSize" if "pageSize" in request.query else "limit"
+    limit = query_int(request, limit_name, default_limit, 1, MAX_PAGE_SIZE)
+    page = query_int(request, "page", 1, 1, 10_000_000)
+    if "offset" in request.query:
+        offset = query_int(request, "offset", 0, 0, 2_000_000_000)
+        return offset // limit + 1, limit, offset
+    return page, limit, (page - 1) * limit
+
+
+def query_time(request: web.Request, name: str) -> int | None:
+    """Epoch ms from an ISO 8601 time (`2026-11-23T10:00:00Z`, a date) or epoch ms."""
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return None
+    if raw.isdigit():
+        return int(raw)
+    try:
+        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise ApiError(400, f"{name} must be an ISO 8601 time (2026-11-23T10:00:00Z) or epoch "
+                            f"milliseconds", field=name) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return int(parsed.timestamp() * 1000)
+
+
+def query_choices(request: web.Request, name: str, allowed: tuple[str, ...]) -> list[str]:
+    """A comma-separated filter whose every value must be one of `allowed`."""
+    raw = request.query.get(name)
+    if not raw:
+        return []
+    values = [v.strip() for v in raw.split(",") if v.strip()]
+    for value in values:
+        if value not in allowed:
+            raise ApiError(400, f"{name} {value!r} is not one of {', '.join(allowed)}",
+                           field=name)
+    return values

@@ -65,6 +65,10 @@ async def forward(engine: Engine, request: web.Request, run_id: str,
                                                      content=body)
     except httpx.HTTPError:
         return None  # owner unreachable (restarting): answer from here
-    return web.Response(body=response.content, status=response.status_code,
-                        content_type=response.headers.get("content-type", "application/json")
-                        .split(";")[0])
+    answer = web.Response(body=response.content, status=response.status_code,
+                          content_type=response.headers.get("content-type", "application/json")
+                          .split(";")[0])
+    for name, value in response.headers.items():
+        if name.lower().startswith("x-hopflow-"):
+            answer.headers[name] = value
+    return answer

@@ -1,4 +1,7 @@
-"""Runs: start (async, sync, idempotent), status with step history, cancel."""
+"""Runs: start (async, sync, idempotent), status with step history, cancel, terminate, delete.
+
+A run is read from the live table on the worker owning its partition, and
+from the history store once it has left the live table."""
 
 from __future__ import annotations
 
@@ -14,9 +17,11 @@ from api.errors import ApiError, json_errors
 from api.requests import parse_json, query_bool, query_float, read_body, tenant_of
 from api.responses import json_response
 from api.routing import FORWARDED, RUN_ID_HEADER, forward, owns
+from api.store import read
 from api.workflows import find_workflow
+from history import StoreUnavailable, queries
+from schemas import statuses as st
 from streams import intake
-from streams import statuses as st
 from streams.engine import Engine
 
 MAX_WAIT_SECONDS = 300.0
@@ -78,6 +83,8 @@ async def start_run(engine: Engine, request: web.Request, workflow_id: str, *, f
             return remote
     digest = intake.body_hash(workflow_id, payload) if key is not None else None
     state = engine.runs.get(run_id) if key is not None else None
+    if state is None and key is not None:  # it may have left the live table already
+        state = await _stored(engine, tenant, run_id)
     if state is None:
         await intake.request_run(engine, run_id=run_id, tenant=tenant, workflow=workflow,
                                  input_json=orjson.dumps(payload).decode(),
@@ -102,31 +109,74 @@ async def start_run(engine: Engine, request: web.Request, workflow_id: str, *, f
     return json_response(presenters.run(state), status=200 if _terminal(state) else 202)
 
 
+async def _stored(engine: Engine, tenant: str, run_id: str) -> dict[str, Any] | None:
+    """The run from the history store, or None (also when the store is down)."""
+    try:
+        return await engine.history.read(lambda tx: queries.get_run(tx, tenant, run_id))
+    except StoreUnavailable:
+        return None
+
+
+async def load_run(engine: Engine, tenant: str, run_id: str) -> dict[str, Any]:
+    """Live state if this worker has it, else the history store's copy; 404 otherwise."""
+    state = engine.runs.get(run_id)
+    if state is not None and state["tenant"] == tenant:
+        return state
+    stored = await read(engine, lambda tx: queries.get_run(tx, tenant, run_id))
+    if stored is None:
+        raise ApiError(404, f"run {run_id!r} not found")
+    return stored
+
+
 async def get_run(engine: Engine, request: web.Request, run_id: str) -> web.Response:
     tenant = tenant_of(request)
     remote = await forward(engine, request, run_id)
     if remote is not None:
         return remote
-    state = engine.runs.get(run_id)
-    if state is None or state["tenant"] != tenant:
-        raise ApiError(404, f"run {run_id!r} not found")
-    return json_response(presenters.run(state))
+    state = await load_run(engine, tenant, run_id)
+    response = json_response(presenters.run(state))
+    response.headers[SOURCE_HEADER] = "live" if engine.runs.get(run_id) is state else "history"
+    return response
 
 
-async def cancel_run(engine: Engine, request: web.Request, run_id: str, reason: str | None
-                     ) -> web.Response:
+async def stop_run(engine: Engine, request: web.Request, run_id: str, reason: str | None,
+                   kind: str) -> web.Response:
+    """cancel: the step in flight finishes first (202 until it has); terminate: at once."""
     tenant = tenant_of(request)
     remote = await forward(engine, request, run_id)
     if remote is not None:
         return remote
-    state = engine.runs.get(run_id)
-    if state is None or state["tenant"] != tenant:
-        raise ApiError(404, f"run {run_id!r} not found")
+    state = await load_run(engine, tenant, run_id)
     if _terminal(state):
         raise ApiError(409, f"run {run_id} already {state['status']}")
-    await intake.cancel_run(engine, run_id, tenant, reason)
-    state = await _await_state(engine, run_id, _terminal, 10.0)
+    await intake.control_run(engine, kind, run_id, tenant, reason)
+    state = await _await_state(  # a cancel waiting for its step answers 202 at once
+        engine, run_id, lambda s: _terminal(s) or bool(s and s.get("cancel_reason")), 10.0)
+    if state is None:  # the run's partition moved meanwhile
+        return json_response({"runId": run_id, "status": "unknown"}, status=202)
     return json_response(presenters.run(state), status=200 if _terminal(state) else 202)
+
+
+DELETE_VISIBLE_WAIT = 5.0
+SOURCE_HEADER = "x-hopflow-source"  # live (the runs table) or history (the store)
+
+
+async def delete_run(engine: Engine, request: web.Request, run_id: str) -> web.Response:
+    """An ended run leaves the live table and every history store (409 while active)."""
+    tenant = tenant_of(request)
+    remote = await forward(engine, request, run_id)
+    if remote is not None:
+        return remote
+    state = await load_run(engine, tenant, run_id)
+    if not _terminal(state):
+        raise ApiError(409, f"run {run_id} is {state['status']}; cancel or terminate it first")
+    await intake.control_run(engine, "delete", run_id, tenant,
+                             workflow_id=state["workflow_id"])
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + DELETE_VISIBLE_WAIT
+    while loop.time() < deadline and await _stored(engine, tenant, run_id) is not None:
+        await asyncio.sleep(0.05)
+    return json_response({"runId": run_id, "deleted": True})
 
 
 def _reason(raw: bytes) -> str | None:
@@ -165,6 +215,10 @@ def register(engine: Engine) -> None:
         async def get(self, request: web.Request, run_id: str) -> web.Response:
             return await get_run(engine, request, run_id)
 
+        @json_errors
+        async def delete(self, request: web.Request, run_id: str) -> web.Response:
+            return await delete_run(engine, request, run_id)
+
     @app.page("/api/workflow/status/{run_id}")
     class RunStatus(faust.web.View):
         @json_errors
@@ -176,15 +230,28 @@ def register(engine: Engine) -> None:
         @json_errors
         async def post(self, request: web.Request, run_id: str) -> web.Response:
             raw = await read_body(request)
-            return await cancel_run(engine, request, run_id, _reason(raw))
+            return await stop_run(engine, request, run_id, _reason(raw), "cancel")
 
-    @app.page("/api/workflow/management/cancel")
-    class ManagementCancel(faust.web.View):
+    @app.page("/api/workflows/runs/{run_id}/terminate")
+    class Terminate(faust.web.View):
         @json_errors
-        async def post(self, request: web.Request) -> web.Response:
+        async def post(self, request: web.Request, run_id: str) -> web.Response:
             raw = await read_body(request)
-            body = parse_json(raw, required=False)
-            run_id = body.get("runId") if isinstance(body, dict) else None
-            if not isinstance(run_id, str) or not run_id:
-                raise ApiError(400, "runId is required", field="runId")
-            return await cancel_run(engine, request, run_id, _reason(raw))
+            return await stop_run(engine, request, run_id, _reason(raw), "terminate")
+
+    def management(kind: str) -> type[faust.web.View]:
+        class Management(faust.web.View):
+            @json_errors
+            async def post(self, request: web.Request) -> web.Response:
+                raw = await read_body(request)
+                body = parse_json(raw, required=False)
+                run_id = body.get("runId") if isinstance(body, dict) else None
+                if not isinstance(run_id, str) or not run_id:
+                    raise ApiError(400, "runId is required", field="runId")
+                return await stop_run(engine, request, run_id, _reason(raw), kind)
+
+        Management.__name__ = f"Management{kind.title()}"
+        return Management
+
+    app.page("/api/workflow/management/cancel")(management("cancel"))
+    app.page("/api/workflow/management/terminate")(management("terminate"))

@@ -9,7 +9,7 @@ import uvloop
 from faust import Worker
 
 import api
-from streams import executor, run_agent, timers, workflows
+from streams import executor, expiry, run_agent, timers, workflows
 from streams.engine import Engine
 from streams.settings import Settings
 from topics.admin import ensure_topics
@@ -18,7 +18,7 @@ from topics.admin import ensure_topics
 def build(settings: Settings) -> Engine:
     engine = Engine(settings)
     timer_service = timers.register(engine)
-    run_agent.register(engine, timer_service)
+    run_agent.register(engine, timer_service, expiry.register(engine))
     executor.register(engine)
     workflows.register(engine)
     api.register(engine)

@@ -17,13 +17,17 @@ class Issue:
 
 
 class StepFailed(Exception):
-    """A step could not do its job; `retryable` says whether trying again may help."""
+    """A step could not do its job; `retryable` says whether trying again may help.
+
+    `output` is what the peer answered, if it answered (kept in the step log).
+    """
 
     def __init__(self, message: str, *, retryable: bool = False,
-                 request: dict[str, Any] | None = None) -> None:
+                 request: dict[str, Any] | None = None, output: Any = None) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.request = request
+        self.output = output
 
 
 @dataclass

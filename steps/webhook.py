@@ -82,5 +82,5 @@ async def execute(config: dict[str, Any], ctx: ExecContext) -> Outcome:
     if response.status_code >= 400:
         retryable = response.status_code >= 500 or response.status_code in (408, 425, 429)
         raise StepFailed(f"{url} answered HTTP {response.status_code}", retryable=retryable,
-                         request=request)
+                         request=request, output=output)
     return Outcome(output=output, request=request)

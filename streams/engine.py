@@ -13,7 +13,9 @@ from typing import Any
 import faust
 
 import streams.faust_fixes  # noqa: F401  (must patch Faust before the app exists)
+from history import Database
 from schemas import codec
+from streams.projector import HistoryProjector
 from streams.replica import ChangelogReplica
 from streams.settings import Settings
 from streams.waiters import Waiters
@@ -71,6 +73,9 @@ class Engine:
         self.replica = ChangelogReplica(settings.bootstrap, self.catalog.changelog("workflows"),
                                         codec("workflow").decode, loop=None)
         self.app.service(self.replica)  # type: ignore[arg-type]
+        self.history = Database(settings.history_url)
+        self.projector = HistoryProjector(settings, self.catalog, self.history)
+        self.app.service(self.projector)  # type: ignore[arg-type]
         self.waiters = Waiters()
 
     def _topic(self, spec: TopicSpec) -> faust.TopicT:

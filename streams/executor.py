@@ -41,7 +41,7 @@ def register(engine: Engine) -> None:
                                 request=_json(outcome.request))
             except StepFailed as exc:
                 finished.update(error=str(exc), retryable=exc.retryable,
-                                request=_json(exc.request))
+                                request=_json(exc.request), output=_json(exc.output))
             except Exception as exc:  # an unexpected error is the step's, not the worker's
                 log.exception("step %s of run %s crashed", job["step_id"], job["run_id"])
                 finished.update(error=f"{type(exc).__name__}: {exc}", retryable=True)

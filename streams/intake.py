@@ -48,11 +48,12 @@ async def request_run(engine: Engine, *, run_id: str, tenant: str, workflow: dic
                     "body_hash": digest}}))
 
 
-async def cancel_run(engine: Engine, run_id: str, tenant: str, reason: str | None) -> None:
+async def control_run(engine: Engine, kind: str, run_id: str, tenant: str,
+                      reason: str | None = None, workflow_id: str | None = None) -> None:
+    """cancel (graceful), terminate (at once) or delete (an ended run, everywhere)."""
     await _send_durably(engine.run_commands, run_id, _RUN_COMMAND.encode({
-        "id": f"cancel:{uuid.uuid4().hex}", "run_id": run_id, "tenant": tenant,
-        "ts_ms": now_ms(), "kind": "cancel", "request": None, "finished": None,
-        "timer_token": None, "reason": reason or "cancelled"}))
+        "id": f"{kind}:{uuid.uuid4().hex}", "run_id": run_id, "tenant": tenant,
+        "ts_ms": now_ms(), "kind": kind, "reason": reason, "workflow_id": workflow_id}))
 
 
 async def put_workflow(engine: Engine, tenant: str, workflow_id: str, definition: dict[str, Any],

@@ -9,19 +9,20 @@ after the state was already saved.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 import orjson
 
 from schemas import codec
+from schemas import run_events as ev
+from schemas import statuses as st
 from steps import registry
 from steps.base import StepFailed
 from steps.delay import seconds as delay_seconds
 from steps.graph import Graph, compile_definition
 from steps.templates import TemplateError, render
-from streams import statuses as st
 
 MAX_STEP_EXECUTIONS = 1000
 # An I/O step whose result has not come back this long after its own timeout is
@@ -39,8 +40,10 @@ class Effects:
     dispatch: bytes | None = None
     set_timer: dict[str, Any] | None = None
     clear_timer: bool = False
-    event: dict[str, Any] | None = None
+    events: list[bytes] = field(default_factory=list)  # encoded RunEvents, in order
     changed: bool = False
+    delete: bool = False  # remove the run from the live table
+    watchdog: bool = False  # the step watchdog fired (counted for operators)
     warning: str | None = None  # worth an operator's attention (the agent logs it)
 
 
@@ -56,6 +59,38 @@ def _dumps(value: Any) -> str:
 
 def _loads(text: str | None) -> Any:
     return None if text is None else orjson.loads(text)
+
+
+def _emit(state: dict[str, Any], effects: Effects, type: str, now: int,
+          data: dict[str, Any]) -> None:
+    """Append one lifecycle event; it is also kept in the state's outbox for redelivery."""
+    state["event_seq"] += 1
+    raw = ev.encode(run_id=state["run_id"], sequence=state["event_seq"], type=type,
+                    tenant=state["tenant"], workflow_id=state["workflow_id"],
+                    workflow_version=state["workflow_version"], time_ms=now, data=data)
+    effects.events.append(raw)
+    state["event_outbox"].append(raw)
+
+
+def _fragment(text: str | None) -> Any:
+    """Stored JSON text embedded as-is in an event (no parse and re-dump)."""
+    return None if text is None else orjson.Fragment(text)
+
+
+def _step_data(record: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    ended = record["ended_ms"]
+    return {"seq": record["seq"], "stepId": record["step_id"], "stepType": record["step_type"],
+            "attempt": record["attempt"], "status": record["status"],
+            "startedMs": record["started_ms"], "endedMs": ended,
+            "durationMs": None if ended is None else ended - record["started_ms"],
+            "output": _fragment(record["output"]), "error": record["error"],
+            "request": _fragment(record["request"]), **extra}
+
+
+def _step_event(state: dict[str, Any], effects: Effects, record: dict[str, Any], now: int,
+                **extra: Any) -> None:
+    type = ev.STEP_COMPLETED if record["status"] == st.COMPLETED else ev.STEP_FAILED
+    _emit(state, effects, type, now, _step_data(record, **extra))
 
 
 class _Run:
@@ -89,6 +124,8 @@ def apply(state: dict[str, Any] | None, command: dict[str, Any], now: int
         if state is not None:
             return state, _redelivery(state, command)
         return _start(command, now)
+    if kind == "delete":
+        return _delete(state, command, now)
     if state is None:
         return None, Effects()  # e.g. a late result for a run that was never saved
     if state["status"] in st.TERMINAL:
@@ -99,6 +136,8 @@ def apply(state: dict[str, Any] | None, command: dict[str, Any], now: int
         return _timer_fired(state, command, now)
     if kind == "cancel":
         return _cancel(state, command, now)
+    if kind == "terminate":
+        return _terminate(state, command, now)
     return state, Effects(warning=f"unknown command kind {kind!r} ignored")
 
 
@@ -106,11 +145,9 @@ def _redelivery(state: dict[str, Any], command: dict[str, Any]) -> Effects:
     """Effects to re-send when `command` is the last one applied; nothing otherwise."""
     if command["id"] != state["last_command"]:
         return Effects()  # stale: applied long ago, nothing to re-send
-    effects = Effects(dispatch=state.get("outbox"))
+    effects = Effects(dispatch=state.get("outbox"), events=list(state["event_outbox"]))
     if state.get("timer_token"):
         effects.set_timer = _timer(state, state["timer_token"], state["timer_due_ms"])
-    if state["status"] in st.TERMINAL:
-        effects.event = _event(state)
     return effects
 
 
@@ -125,9 +162,14 @@ def _start(command: dict[str, Any], now: int) -> tuple[dict[str, Any], Effects]:
         "idempotency_key": req["idempotency_key"], "body_hash": req["body_hash"],
         "last_command": command["id"], "outbox": None, "timer_token": None,
         "timer_due_ms": None, "created_ms": now, "updated_ms": now, "ended_ms": None,
+        "event_seq": 0, "event_outbox": [], "cancel_reason": None, "partition": -1,
     }
     run = _Run(state)
     effects = Effects(changed=True)
+    _emit(state, effects, ev.RUN_STARTED, now, {
+        "trigger": req["trigger"], "input": orjson.Fragment(req["input"]),
+        "idempotencyKey": req["idempotency_key"], "bodyHash": req["body_hash"],
+        "createdMs": now})
     _advance(run, run.graph.initial, now, effects)
     return run.save(now, command["id"]), effects
 
@@ -155,9 +197,11 @@ def _advance(run: _Run, step_id: str | None, now: int, effects: Effects) -> None
                 output = module.execute(step.config, run.context())
             except (TemplateError, StepFailed, ValueError, TypeError) as exc:
                 _step_error(run, record, now, f"{type(exc).__name__}: {exc}")
+                _step_event(state, effects, record, now, retryable=False)
                 _finish(run, st.FAILED, now, effects, error=f"step {step_id} failed: {exc}")
                 return
             record.update(status=st.COMPLETED, ended_ms=now, output=_dumps(output))
+            _step_event(state, effects, record, now)
             run.outputs[step_id] = output
             step_id = run.graph.successor(step_id, output, run.context())
             continue
@@ -180,6 +224,7 @@ def _dispatch(run: _Run, step_id: str, record: dict[str, Any], now: int,
         config = render(step.config, run.context())
     except TemplateError as exc:
         _step_error(run, record, now, f"TemplateError: {exc}")
+        _step_event(state, effects, record, now, retryable=False)
         _finish(run, st.FAILED, now, effects, error=f"step {step_id} failed: {exc}")
         return
     dispatch = _DISPATCH.encode({
@@ -220,8 +265,9 @@ def _result(run: _Run) -> Any:
     return None
 
 
-def _finish(run: _Run, status: str, now: int, effects: Effects, error: str | None = None
-            ) -> None:
+def _finish(run: _Run, status: str, now: int, effects: Effects, error: str | None = None,
+            step: dict[str, Any] | None = None) -> None:
+    """End the run; `step` is a step execution cut short by it (shown in the event)."""
     state = run.state
     state.update(status=status, current_step=None, outbox=None, ended_ms=now, error=error)
     if state.get("timer_token"):
@@ -234,14 +280,13 @@ def _finish(run: _Run, status: str, now: int, effects: Effects, error: str | Non
         except TemplateError as exc:
             state.update(status=st.FAILED, error=f"output template failed: {exc}")
     effects.dispatch = None
-    effects.event = _event(state)
-
-
-def _event(state: dict[str, Any]) -> dict[str, Any]:
-    return {"run_id": state["run_id"], "tenant": state["tenant"],
-            "workflow_id": state["workflow_id"], "workflow_version": state["workflow_version"],
-            "status": state["status"], "result": state["result"], "error": state["error"],
-            "created_ms": state["created_ms"], "ended_ms": state["ended_ms"] or 0}
+    state["cancel_reason"] = None
+    data: dict[str, Any] = {"status": state["status"], "createdMs": state["created_ms"],
+                            "endedMs": now, "durationMs": now - state["created_ms"],
+                            "result": _fragment(state["result"]), "error": state["error"]}
+    if step is not None:
+        data["step"] = _step_data(step)
+    _emit(state, effects, ev.TERMINAL_TYPES[state["status"]], now, data)
 
 
 def _current(state: dict[str, Any]) -> dict[str, Any] | None:
@@ -256,7 +301,7 @@ def _step_finished(state: dict[str, Any], command: dict[str, Any], now: int
             or record["attempt"] != fin["attempt"] or record["step_id"] != fin["step_id"]):
         return state, _redelivery(state, command)
     run = _Run(state)
-    effects = Effects(changed=True)
+    effects = _transition(state)
     _disarm_timer(run, effects)  # the step's watchdog
     record.update(ended_ms=fin["ended_ms"], started_ms=fin["started_ms"], request=fin["request"])
     state["outbox"] = None
@@ -265,8 +310,14 @@ def _step_finished(state: dict[str, Any], command: dict[str, Any], now: int
         record.update(status=st.COMPLETED, output=fin["output"])
         run.outputs[fin["step_id"]] = output
         state["status"] = st.RUNNING
-        _advance(run, run.graph.successor(fin["step_id"], output, run.context()), now, effects)
+        _step_event(state, effects, record, now)
+        if state["cancel_reason"] is not None:
+            _finish(run, st.CANCELLED, now, effects, error=state["cancel_reason"])
+        else:
+            _advance(run, run.graph.successor(fin["step_id"], output, run.context()), now,
+                     effects)
         return run.save(now, command["id"]), effects
+    record["output"] = fin["output"]  # what the peer answered, for the step log
     _attempt_failed(run, record, fin["error"] or "failed", fin["retryable"], now, effects)
     return run.save(now, command["id"]), effects
 
@@ -281,10 +332,18 @@ def _attempt_failed(run: _Run, record: dict[str, Any], error: str, retryable: bo
     state["outbox"] = None
     policy = run.graph.retry
     attempt = record["attempt"]
-    if retryable and attempt <= policy.max_retries:
+    will_retry = (retryable and attempt <= policy.max_retries
+                  and state["cancel_reason"] is None)
+    _step_event(state, effects, record, now, retryable=retryable, willRetry=will_retry)
+    if will_retry:
         state["status"] = st.RETRYING
         due = now + int(policy.delay(attempt) * 1000)
         _arm_timer(run, f"{record['seq']}:{attempt}:retry", due, "retry", effects)
+        _emit(state, effects, ev.RUN_RETRYING, now, {
+            "stepId": record["step_id"], "seq": record["seq"], "attempt": attempt,
+            "nextAttempt": attempt + 1, "retryAtMs": due, "error": error})
+    elif state["cancel_reason"] is not None:
+        _finish(run, st.CANCELLED, now, effects, error=state["cancel_reason"])
     else:
         _finish(run, st.FAILED, now, effects,
                 error=f"step {record['step_id']} failed after {attempt} attempt"
@@ -304,7 +363,8 @@ def _timer_fired(state: dict[str, Any], command: dict[str, Any], now: int
     if not token or token != state.get("timer_token"):
         return state, _redelivery(state, command)
     run = _Run(state)
-    effects = Effects(changed=True, clear_timer=True)
+    effects = _transition(state)
+    effects.clear_timer = True
     state["timer_token"] = None
     state["timer_due_ms"] = None
     record = _current(state)
@@ -314,6 +374,7 @@ def _timer_fired(state: dict[str, Any], command: dict[str, Any], now: int
         waited_s = (now - record["started_ms"]) / 1000
         _attempt_failed(run, record, f"no result {waited_s:.0f} s after dispatch (lost in "
                                      "transit, or the executor died)", True, now, effects)
+        effects.watchdog = True
         effects.warning = (f"watchdog: no result for step {step_id} attempt "
                            f"{record['attempt']} after {waited_s:.0f} s; run is now "
                            f"{state['status']}")
@@ -323,6 +384,7 @@ def _timer_fired(state: dict[str, Any], command: dict[str, Any], now: int
         output = {"waited_ms": waited}
         record.update(status=st.COMPLETED, ended_ms=now, output=_dumps(output))
         run.outputs[step_id] = output
+        _step_event(state, effects, record, now)
         _advance(run, run.graph.successor(step_id, output, run.context()), now, effects)
         return run.save(now, command["id"]), effects
     # a retry: a new attempt of the same step execution
@@ -338,10 +400,58 @@ def _timer_fired(state: dict[str, Any], command: dict[str, Any], now: int
 
 def _cancel(state: dict[str, Any], command: dict[str, Any], now: int
             ) -> tuple[dict[str, Any], Effects]:
-    run = _Run(state)
-    effects = Effects(changed=True)
+    """Graceful: a step in flight finishes and is recorded, then the run stops."""
+    reason = command.get("reason") or "cancelled"
     record = _current(state)
+    if record is not None and record["status"] == st.RUNNING:
+        if state["cancel_reason"] is not None:
+            return state, _redelivery(state, command)
+        effects = _transition(state)
+        state["cancel_reason"] = reason
+        state["updated_ms"] = now
+        state["last_command"] = command["id"]
+        return state, effects
+    return _stop(state, command, now, st.CANCELLED, reason)
+
+
+def _terminate(state: dict[str, Any], command: dict[str, Any], now: int
+               ) -> tuple[dict[str, Any], Effects]:
+    """At once: a step in flight is abandoned and its late result ignored."""
+    return _stop(state, command, now, st.TERMINATED, command.get("reason") or "terminated")
+
+
+def _stop(state: dict[str, Any], command: dict[str, Any], now: int, status: str, reason: str
+          ) -> tuple[dict[str, Any], Effects]:
+    run = _Run(state)
+    effects = _transition(state)
+    record = _current(state)
+    cut = None
     if record is not None and record["status"] in (st.RUNNING, st.WAITING):
-        record.update(status=st.CANCELLED, ended_ms=now)
-    _finish(run, st.CANCELLED, now, effects, error=command.get("reason") or "cancelled")
+        record.update(status=st.CANCELLED if status == st.CANCELLED else st.TERMINATED,
+                      ended_ms=now)
+        cut = record
+    _finish(run, status, now, effects, error=reason, step=cut)
     return run.save(now, command["id"]), effects
+
+
+def _delete(state: dict[str, Any] | None, command: dict[str, Any], now: int
+            ) -> tuple[dict[str, Any] | None, Effects]:
+    """Remove an ended run everywhere: the live table here, the history store via the event.
+
+    The API refuses active runs with 409; one that became active meanwhile is kept.
+    """
+    if state is not None and state["status"] not in st.TERMINAL:
+        return state, Effects(warning="delete of an active run ignored")
+    if state is None:  # already left the live table: only the history store has it
+        state = {"run_id": command["run_id"], "tenant": command["tenant"],
+                 "workflow_id": command.get("workflow_id") or "", "workflow_version": 0,
+                 "event_seq": 1_000_000, "event_outbox": []}
+    effects = Effects(delete=True)
+    _emit(state, effects, ev.RUN_DELETED, now, {})
+    return None, effects
+
+
+def _transition(state: dict[str, Any]) -> Effects:
+    """Effects of a transition that changes the state: last transition's events are done."""
+    state["event_outbox"] = []
+    return Effects(changed=True)

@@ -5,17 +5,29 @@ from __future__ import annotations
 import logging
 
 from schemas import DecodeError, codec
-from streams import machine
+from schemas import statuses as st
+from streams import machine, metrics
 from streams.engine import Engine, now_ms
+from streams.expiry import Expiry
 from streams.timers import TimerService
 
 log = logging.getLogger(__name__)
 _COMMAND = codec("run_command")
-_EVENT = codec("run_event")
 
 
-def register(engine: Engine, timers: TimerService) -> None:
+def register(engine: Engine, timers: TimerService, expiry: Expiry) -> None:
     runs, timer_table = engine.runs, engine.timers
+    grace_ms = int(engine.settings.run_grace_seconds * 1000)
+
+    def expire(run_ids: list[str], now: int) -> None:
+        """Tombstone ended runs past their grace period (the history store keeps them)."""
+        for run_id in run_ids:
+            state = runs.get(run_id)
+            if (state is not None and state["status"] in st.TERMINAL
+                    and (state["ended_ms"] or 0) + grace_ms <= now):
+                del runs[run_id]
+                if run_id in timer_table:
+                    del timer_table[run_id]
 
     @engine.app.agent(engine.run_commands, name="run-agent")
     async def run_agent(stream):  # type: ignore[no-untyped-def]
@@ -25,28 +37,43 @@ def register(engine: Engine, timers: TimerService) -> None:
             except DecodeError as exc:
                 await engine.dead_letter(event, str(exc))
                 continue
+            if command["kind"] == "expire":
+                expire(command["run_ids"], now_ms())
+                continue
             run_id = command["run_id"]
             if event.key != run_id:
                 await engine.dead_letter(event, f"key {event.key!r} is not the run id {run_id!r}")
                 continue
+            before = runs.get(run_id)
             try:
-                state, effects = machine.apply(runs.get(run_id), command, now_ms())
+                state, effects = machine.apply(before, command, now_ms())
             except Exception as exc:  # a bug must not stall the partition: keep the record
                 log.exception("run %s: command %s failed", run_id, command["id"])
                 await engine.dead_letter(event, f"run agent error: {type(exc).__name__}: {exc}")
                 continue
             if effects.changed and state is not None:
+                if before is None:
+                    state["partition"] = event.message.partition
                 runs[run_id] = state
             if effects.warning is not None:
                 log.warning("run %s: %s", run_id, effects.warning)
-            if effects.set_timer is not None:  # one timer per run: a new one replaces the old
+            if effects.watchdog:
+                metrics.WATCHDOG_FIRINGS.inc()
+            if effects.delete:
+                if run_id in runs:
+                    del runs[run_id]
+                if run_id in timer_table:
+                    del timer_table[run_id]
+            elif effects.set_timer is not None:  # one timer per run: a new one replaces the old
                 timer_table[run_id] = effects.set_timer
                 timers.schedule(effects.set_timer)
             elif effects.clear_timer and run_id in timer_table:
                 del timer_table[run_id]
             if effects.dispatch is not None:
                 await engine.step_dispatch.send(key=run_id, value=effects.dispatch)
-            if effects.event is not None:
-                await engine.run_events.send(key=run_id, value=_EVENT.encode(effects.event))
+            for raw in effects.events:
+                await engine.run_events.send(key=run_id, value=raw)
             if state is not None and effects.changed:
+                if state["status"] in st.TERMINAL:
+                    expiry.ended(event.message.partition, state["ended_ms"], run_id)
                 engine.waiters.notify(run_id, state)

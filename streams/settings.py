@@ -26,10 +26,24 @@ class Settings:
     home: Path = field(default_factory=lambda: Path(
         _env("HOME", str(Path.home() / ".cache" / "hopflow"))).expanduser())
     loglevel: str = field(default_factory=lambda: _env("LOGLEVEL", "warning"))
+    # History store: "sqlite" (a file under the worker's home) or "postgresql://...".
+    history: str = field(default_factory=lambda: _env("HISTORY", "sqlite"))
+    history_retention_days: float = field(
+        default_factory=lambda: float(_env("HISTORY_RETENTION_DAYS", "30")))
+    # How long an ended run stays in the live runs table before only history has it.
+    run_grace_seconds: float = field(
+        default_factory=lambda: float(_env("RUN_GRACE_SECONDS", "600")))
 
     @property
     def datadir(self) -> Path:
         return self.home / "workers" / f"{self.app_id}-{self.web_port}"
+
+    @property
+    def history_url(self) -> str:
+        """The store's URL; the embedded default is per worker (each projects everything)."""
+        if self.history == "sqlite":
+            return f"sqlite:///{self.datadir / 'history.sqlite3'}"
+        return self.history
 
     @property
     def canonical_url(self) -> str:

@@ -2,7 +2,7 @@
 
 import orjson
 
-from schemas import codec
+from schemas import codec, run_events
 from streams import machine
 
 DISPATCH = codec("step_dispatch")
@@ -42,7 +42,8 @@ def test_pure_steps_run_in_place() -> None:
         {"email": "x@y"}), now=10)
     assert state["status"] == "completed"
     assert orjson.loads(state["result"]) == {"e": "x@y"}
-    assert effects.dispatch is None and effects.event["status"] == "completed"
+    assert effects.dispatch is None
+    assert types(effects) == ["run.started", "step.completed", "run.completed"]
 
 
 def test_io_step_dispatch_then_finish() -> None:
@@ -101,14 +102,96 @@ def test_delay_arms_a_timer_and_a_stale_token_is_ignored() -> None:
     assert state["status"] == "completed" and effects.clear_timer
 
 
-def test_cancel_stops_the_run_and_late_results_are_ignored() -> None:
+def control(kind: str, n: int = 1) -> dict:
+    return {"id": f"{kind}:{n}", "run_id": "r1", "tenant": "t", "ts_ms": 0, "kind": kind,
+            "request": None, "finished": None, "timer_token": None, "reason": "user"}
+
+
+def types(effects: machine.Effects) -> list[str]:
+    return [run_events.decode(raw)["type"] for raw in effects.events]
+
+
+def test_cancel_lets_the_step_in_flight_finish_and_records_it() -> None:
     state, _ = machine.apply(None, request({"steps": [CALL, SHAPE]}), now=0)
-    cancel = {"id": "cancel:1", "run_id": "r1", "tenant": "t", "ts_ms": 0, "kind": "cancel",
-              "request": None, "finished": None, "timer_token": None, "reason": "user"}
-    state, effects = machine.apply(state, cancel, now=5)
-    assert state["status"] == "cancelled" and effects.event["status"] == "cancelled"
+    state, effects = machine.apply(state, control("cancel"), now=5)
+    assert state["status"] == "running" and state["cancel_reason"] == "user"
+    assert effects.events == [] and effects.dispatch is None
+    again, effects = machine.apply(state, control("cancel", 2), now=6)
+    assert again["cancel_reason"] == "user" and not effects.changed
+    state, effects = machine.apply(state, finished(1, 1, True, {"body": 1}), now=7)
+    assert state["status"] == "cancelled" and state["error"] == "user"
+    assert state["history"][0]["status"] == "completed"  # its result was kept
+    assert [h["step_id"] for h in state["history"]] == ["call"]  # "shape" never ran
+    assert types(effects) == ["step.completed", "run.cancelled"] and effects.clear_timer
+
+
+def test_cancel_of_a_failing_step_does_not_retry() -> None:
+    definition = {"steps": [CALL], "retry": {"max_retries": 3, "backoff_seconds": 1}}
+    state, _ = machine.apply(None, request(definition), now=0)
+    state, _ = machine.apply(state, control("cancel"), now=5)
+    state, effects = machine.apply(state, finished(1, 1, False, retryable=True), now=7)
+    assert state["status"] == "cancelled" and effects.set_timer is None
+    assert types(effects) == ["step.failed", "run.cancelled"]
+
+
+def test_cancel_during_a_delay_stops_at_once() -> None:
+    definition = {"steps": [{"id": "w", "type": "delay", "config": {"seconds": 60}}, SHAPE]}
+    state, _ = machine.apply(None, request(definition), now=0)
+    state, effects = machine.apply(state, control("cancel"), now=5)
+    assert state["status"] == "cancelled" and state["history"][0]["status"] == "cancelled"
+    assert types(effects) == ["run.cancelled"] and effects.clear_timer
+
+
+def test_terminate_stops_at_once_and_ignores_the_late_result() -> None:
+    state, _ = machine.apply(None, request({"steps": [CALL, SHAPE]}), now=0)
+    state, effects = machine.apply(state, control("terminate"), now=5)
+    assert state["status"] == "terminated" and state["history"][0]["status"] == "terminated"
+    event = run_events.decode(effects.events[-1])
+    assert event["type"] == "run.terminated" and event["data"]["step"]["stepId"] == "call"
     state2, effects = machine.apply(state, finished(1, 1, True, {}), now=6)
-    assert state2["status"] == "cancelled" and not effects.changed
+    assert state2["status"] == "terminated" and not effects.changed and not effects.events
+
+
+def test_events_are_numbered_cloudevents_and_resent_on_redelivery() -> None:
+    req = request({"steps": [CALL, SHAPE]}, {"email": "a@b"})
+    state, effects = machine.apply(None, req, now=1000)
+    started = run_events.decode(effects.events[0])
+    assert started["specversion"] == "1.0" and started["subject"] == "r1"
+    assert started["id"] == "r1:1" and started["sequence"] == 1
+    assert started["source"] == "/workflows/wf" and started["tenant"] == "t"
+    assert started["time"] == "1970-01-01T00:00:01.000Z"
+    assert started["data"]["input"] == {"email": "a@b"}
+    done = finished(1, 1, True, {"body": 7})
+    state, effects = machine.apply(state, done, now=2000)
+    assert types(effects) == ["step.completed", "step.completed", "run.completed"]
+    assert [run_events.decode(e)["sequence"] for e in effects.events] == [2, 3, 4]
+    step = run_events.decode(effects.events[0])["data"]
+    assert step["stepId"] == "call" and step["output"] == {"body": 7}
+    assert step["durationMs"] == 1
+    _, again = machine.apply(state, done, now=3000)  # the same command, redelivered
+    assert again.events == effects.events and not again.changed
+
+
+def test_retry_emits_step_failed_then_run_retrying() -> None:
+    definition = {"steps": [CALL], "retry": {"max_retries": 1, "backoff_seconds": 1}}
+    state, _ = machine.apply(None, request(definition), now=0)
+    state, effects = machine.apply(state, finished(1, 1, False, retryable=True), now=10)
+    assert types(effects) == ["step.failed", "run.retrying"]
+    failed = run_events.decode(effects.events[0])["data"]
+    assert failed["willRetry"] is True and failed["retryable"] is True
+    retrying = run_events.decode(effects.events[1])["data"]
+    assert retrying["nextAttempt"] == 2 and retrying["retryAtMs"] == 1010
+
+
+def test_delete_removes_an_ended_run_and_refuses_an_active_one() -> None:
+    state, _ = machine.apply(None, request({"steps": [CALL]}), now=0)
+    kept, effects = machine.apply(state, control("delete"), now=1)
+    assert kept is state and not effects.delete and effects.warning
+    state, _ = machine.apply(state, finished(1, 1, True, {}), now=2)
+    gone, effects = machine.apply(state, control("delete", 2), now=3)
+    assert gone is None and effects.delete and types(effects) == ["run.deleted"]
+    _, effects = machine.apply(None, control("delete", 3), now=4)  # left the live table
+    assert effects.delete and types(effects) == ["run.deleted"]
 
 
 def test_run_aborts_after_too_many_step_executions() -> None:

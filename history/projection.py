@@ -1,0 +1,216 @@
+"""Run events -> rows. Every write is idempotent, so a replayed batch changes nothing.
+
+A run's events arrive in order (one partition per run), each with a sequence
+number; an update applies only when its sequence is newer than the row's,
+and counters move only when a row really changed state. Offsets are written
+in the caller's transaction, next to the rows they produced.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from history.database import Tx
+from schemas import run_events as ev
+from schemas import statuses as st
+
+HOUR_MS = 3600 * 1000
+_TERMINAL_SQL = "('completed', 'failed', 'cancelled', 'terminated')"
+_COUNTER = {st.COMPLETED: "completed", st.FAILED: "failed", st.CANCELLED: "cancelled",
+            st.TERMINATED: "cancelled"}
+
+
+@dataclass(frozen=True)
+class WorkflowDeleted:
+    """A workflow was deleted: its run history goes with it (reference 000)."""
+
+    tenant: str
+    workflow_id: str
+    ts_ms: int
+
+
+Record = dict[str, Any] | WorkflowDeleted  # a decoded run event, or a workflow deletion
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
+
+
+def apply_batch(tx: Tx, records: Iterable[Record], offsets: dict[tuple[str, int], int]) -> int:
+    """Project records in order and store the next offsets; returns how many rows changed."""
+    changed = 0
+    for record in records:
+        if isinstance(record, WorkflowDeleted):
+            changed += delete_workflow(tx, record)
+        else:
+            changed += apply_event(tx, record)
+    for (topic, partition), next_offset in offsets.items():
+        tx.execute("INSERT INTO projector_offsets (topic, kafka_partition, next_offset) "
+                   "VALUES (?, ?, ?) ON CONFLICT (topic, kafka_partition) "
+                   "DO UPDATE SET next_offset = excluded.next_offset",
+                   (topic, partition, next_offset))
+    return changed
+
+
+def stored_offsets(tx: Tx, topics: Iterable[str]) -> dict[tuple[str, int], int]:
+    wanted = set(topics)
+    return {(t, p): o for t, p, o in tx.all(
+        "SELECT topic, kafka_partition, next_offset FROM projector_offsets")
+        if t in wanted}
+
+
+def apply_event(tx: Tx, event: dict[str, Any]) -> int:
+    kind = event["type"]
+    if kind == ev.RUN_STARTED:
+        return _started(tx, event)
+    if kind in (ev.STEP_COMPLETED, ev.STEP_FAILED):
+        return _step(tx, event["subject"], event["data"]) + _touch(tx, event, st.RUNNING)
+    if kind == ev.RUN_RETRYING:
+        return _touch(tx, event, st.RETRYING)
+    if kind == ev.RUN_PAUSED:
+        return _touch(tx, event, st.PAUSED)
+    if kind == ev.RUN_RESUMED:
+        return _touch(tx, event, st.RUNNING)
+    if kind in (ev.RUN_COMPLETED, ev.RUN_FAILED, ev.RUN_CANCELLED, ev.RUN_TERMINATED):
+        return _ended(tx, event)
+    if kind == ev.RUN_DELETED:
+        return delete_run(tx, event["tenant"], event["subject"])
+    return 0  # a type from a newer producer: nothing to project
+
+
+def _started(tx: Tx, event: dict[str, Any]) -> int:
+    data, tenant, workflow_id = event["data"], event["tenant"], event["workflowid"]
+    created = data["createdMs"]
+    deleted = tx.one("SELECT deleted_ms FROM deleted_workflows WHERE tenant = ? AND "
+                     "workflow_id = ?", (tenant, workflow_id))
+    if deleted is not None and created <= deleted[0]:
+        return 0
+    inserted = tx.execute(
+        "INSERT INTO runs (run_id, tenant, workflow_id, workflow_version, trigger_type, status, "
+        "input, idempotency_key, body_hash, created_ms, updated_ms, event_seq) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id) DO NOTHING",
+        (event["subject"], tenant, workflow_id, event["workflowversion"], data["trigger"],
+         st.RUNNING, _json(data["input"]), data.get("idempotencyKey"), data.get("bodyHash"),
+         created, created, event["sequence"]))
+    if inserted:
+        _count(tx, tenant, workflow_id, created, "started", 0)
+        tx.execute(
+            "INSERT INTO workflow_stats (tenant, workflow_id, last_run_ms) VALUES (?, ?, ?) "
+            "ON CONFLICT (tenant, workflow_id) DO UPDATE SET last_run_ms = CASE WHEN "
+            "workflow_stats.last_run_ms IS NULL OR excluded.last_run_ms > "
+            "workflow_stats.last_run_ms THEN excluded.last_run_ms "
+            "ELSE workflow_stats.last_run_ms END", (tenant, workflow_id, created))
+    return inserted
+
+
+def _step(tx: Tx, run_id: str, data: dict[str, Any]) -> int:
+    retryable = data.get("retryable")
+    return tx.execute(
+        "INSERT INTO step_executions (run_id, seq, attempt, step_id, step_type, status, "
+        "started_ms, ended_ms, output, error, request, retryable) "
+        "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS "
+        "(SELECT 1 FROM runs WHERE run_id = ?) "
+        "ON CONFLICT (run_id, seq, attempt) DO UPDATE SET status = excluded.status, "
+        "started_ms = excluded.started_ms, ended_ms = excluded.ended_ms, "
+        "output = excluded.output, error = excluded.error, request = excluded.request, "
+        "retryable = excluded.retryable WHERE step_executions.status <> excluded.status",
+        (run_id, data["seq"], data["attempt"], data["stepId"], data["stepType"], data["status"],
+         data["startedMs"], data["endedMs"], _json(data.get("output")), data.get("error"),
+         _json(data.get("request")), None if retryable is None else int(retryable), run_id))
+
+
+def _touch(tx: Tx, event: dict[str, Any], status: str) -> int:
+    """A non-terminal transition: the run's status and current step."""
+    data = event["data"]
+    return tx.execute(
+        f"UPDATE runs SET status = ?, current_step = ?, updated_ms = ?, event_seq = ? "
+        f"WHERE run_id = ? AND event_seq < ? AND status NOT IN {_TERMINAL_SQL}",
+        (status, data.get("stepId"), _ms(event), event["sequence"], event["subject"],
+         event["sequence"]))
+
+
+def _ended(tx: Tx, event: dict[str, Any]) -> int:
+    data, run_id = event["data"], event["subject"]
+    if data.get("step") is not None:
+        _step(tx, run_id, data["step"])
+    status = data["status"]
+    updated = tx.execute(
+        f"UPDATE runs SET status = ?, current_step = NULL, result = ?, error = ?, "
+        f"ended_ms = ?, updated_ms = ?, event_seq = ? "
+        f"WHERE run_id = ? AND event_seq < ? AND status NOT IN {_TERMINAL_SQL}",
+        (status, _json(data.get("result")), data.get("error"), data["endedMs"],
+         data["endedMs"], event["sequence"], run_id, event["sequence"]))
+    if updated:
+        tenant, workflow_id = event["tenant"], event["workflowid"]
+        duration = data["durationMs"] if status == st.COMPLETED else 0
+        _count(tx, tenant, workflow_id, data["createdMs"], _COUNTER[status], duration)
+        error_ms = data["endedMs"] if status == st.FAILED else None
+        tx.execute(
+            "INSERT INTO workflow_stats (tenant, workflow_id, last_status, last_error, "
+            "last_error_ms) VALUES (?, ?, ?, ?, ?) ON CONFLICT (tenant, workflow_id) DO UPDATE "
+            "SET last_status = excluded.last_status, "
+            "last_error = COALESCE(excluded.last_error, workflow_stats.last_error), "
+            "last_error_ms = COALESCE(excluded.last_error_ms, workflow_stats.last_error_ms)",
+            (tenant, workflow_id, status, data.get("error") if error_ms else None, error_ms))
+    return updated
+
+
+def _count(tx: Tx, tenant: str, workflow_id: str, created_ms: int, column: str,
+           duration_ms: int, delta: int = 1) -> None:
+    hour = created_ms - created_ms % HOUR_MS
+    tx.execute(
+        f"INSERT INTO run_stats_hourly (tenant, workflow_id, hour_ms, {column}, "
+        f"completed_ms_sum) VALUES (?, ?, ?, ?, ?) "
+        f"ON CONFLICT (tenant, workflow_id, hour_ms) DO UPDATE SET "
+        f"{column} = run_stats_hourly.{column} + excluded.{column}, "
+        f"completed_ms_sum = run_stats_hourly.completed_ms_sum + excluded.completed_ms_sum",
+        (tenant, workflow_id, hour, delta, duration_ms * delta))
+
+
+def delete_run(tx: Tx, tenant: str, run_id: str) -> int:
+    """Remove an ended run and take it out of the health counters."""
+    row = tx.one("SELECT workflow_id, status, created_ms, ended_ms FROM runs "
+                 "WHERE run_id = ? AND tenant = ?", (run_id, tenant))
+    if row is None:
+        return 0
+    workflow_id, status, created, ended = row
+    _count(tx, tenant, workflow_id, created, "started", 0, delta=-1)
+    if status in _COUNTER:
+        duration = (ended - created) if status == st.COMPLETED else 0
+        _count(tx, tenant, workflow_id, created, _COUNTER[status], duration, delta=-1)
+    tx.execute("DELETE FROM step_executions WHERE run_id = ?", (run_id,))
+    return tx.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
+
+
+def delete_workflow(tx: Tx, deleted: WorkflowDeleted) -> int:
+    key = (deleted.tenant, deleted.workflow_id)
+    tx.execute("INSERT INTO deleted_workflows (tenant, workflow_id, deleted_ms) "
+               "VALUES (?, ?, ?) ON CONFLICT (tenant, workflow_id) "
+               "DO UPDATE SET deleted_ms = excluded.deleted_ms", (*key, deleted.ts_ms))
+    tx.execute("DELETE FROM step_executions WHERE run_id IN (SELECT run_id FROM runs "
+               "WHERE tenant = ? AND workflow_id = ?)", key)
+    removed = tx.execute("DELETE FROM runs WHERE tenant = ? AND workflow_id = ?", key)
+    tx.execute("DELETE FROM run_stats_hourly WHERE tenant = ? AND workflow_id = ?", key)
+    tx.execute("DELETE FROM workflow_stats WHERE tenant = ? AND workflow_id = ?", key)
+    return removed
+
+
+def expire(tx: Tx, before_ms: int, batch: int = 5000) -> int:
+    """Delete up to `batch` runs that ended before `before_ms` (retention), with their steps."""
+    ids = [r[0] for r in tx.all("SELECT run_id FROM runs WHERE ended_ms < ? LIMIT ?",
+                                (before_ms, batch))]
+    if not ids:
+        return 0
+    marks = ", ".join("?" * len(ids))
+    tx.execute(f"DELETE FROM step_executions WHERE run_id IN ({marks})", ids)
+    removed = tx.execute(f"DELETE FROM runs WHERE run_id IN ({marks})", ids)
+    tx.execute("DELETE FROM run_stats_hourly WHERE hour_ms < ?", (before_ms - HOUR_MS,))
+    return removed
+
+
+def _ms(event: dict[str, Any]) -> int:
+    return ev.parse_time(event["time"])

@@ -1,0 +1,17 @@
+"""Prometheus metrics the engine keeps (served at /metrics)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge
+
+WATCHDOG_FIRINGS = Counter(
+    "hopflow_watchdog_firings_total",
+    "I/O step results that never came back and were retried by the step watchdog")
+PROJECTION_LAG_RECORDS = Gauge(
+    "hopflow_history_projection_lag_records",
+    "run-events records not yet in this worker's history store")
+PROJECTION_LAG_SECONDS = Gauge(
+    "hopflow_history_projection_lag_seconds",
+    "Age of the newest run event in the history store when the projector is behind, else 0")
+HISTORY_STORE_UP = Gauge(
+    "hopflow_history_store_up", "1 when the history store answered its last write")
