@@ -39,7 +39,7 @@ def _worker(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in {
         "app_id": args.app_id, "bootstrap": args.bootstrap, "web_port": args.web_port,
         "web_host": args.web_host, "web_bind": args.web_bind, "partitions": args.partitions,
-        "loglevel": args.loglevel}.items() if v is not None}
+        "loglevel": args.loglevel, "history": args.history}.items() if v is not None}
     run_worker(dataclasses.replace(Settings(), **overrides))
     return 0
 
@@ -69,6 +69,8 @@ def parser() -> argparse.ArgumentParser:
     worker.add_argument("--web-bind", default=None, help="listen address (default 127.0.0.1)")
     worker.add_argument("--partitions", type=int, default=None, help="partitions per topic")
     worker.add_argument("--loglevel", default=None, help="debug, info, warning (default)")
+    worker.add_argument("--history", default=None,
+                        help="history store: sqlite (default, per worker) or postgresql://...")
     worker.set_defaults(func=_worker)
 
     bench = sub.add_parser("bench", help="measure runs/s and latency of a 3-step workflow")

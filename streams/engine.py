@@ -32,7 +32,8 @@ class Engine:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.catalog = Catalog(settings.app_id, settings.partitions)
+        self.catalog = Catalog(settings.app_id, settings.partitions, run_events_retention_ms=int(
+            max(settings.history_retention_days, 1) * 86_400_000))
         self.app = faust.App(
             settings.app_id,
             broker=f"kafka://{settings.bootstrap}",

@@ -27,7 +27,11 @@ class TopicSpec:
     @property
     def configs(self) -> dict[str, str]:
         if self.compacted:
-            return {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"}
+            # Segments roll every 10 min and tombstones live 10 min, so the log cleaner keeps
+            # a changelog near its live keys: recovery time follows live runs, not history.
+            return {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000",
+                    "segment.ms": str(10 * 60_000), "delete.retention.ms": str(10 * 60_000),
+                    "min.cleanable.dirty.ratio": "0.1"}
         configs = {"cleanup.policy": "delete"}
         if self.retention_ms is not None:
             configs["retention.ms"] = str(self.retention_ms)
@@ -40,6 +44,8 @@ class Catalog:
 
     app_id: str
     partitions: int = 8
+    # run-events can rebuild the history store only as far back as it keeps records
+    run_events_retention_ms: int = 30 * DAY_MS
 
     def _name(self, short: str) -> str:
         return f"{self.app_id}.{short}"
@@ -62,7 +68,9 @@ class Catalog:
     @property
     def run_events(self) -> TopicSpec:
         return TopicSpec(self._name("run-events"), self.partitions, "run id (utf-8)",
-                         "avro:run_event", doc="terminal run states for upstream consumers")
+                         "avro:run_event", retention_ms=self.run_events_retention_ms,
+                         doc="CloudEvents of every run transition: the history store's source "
+                             "and the contract for upstream consumers")
 
     @property
     def workflow_commands(self) -> TopicSpec:
