@@ -44,6 +44,7 @@ class Effects:
     changed: bool = False
     delete: bool = False  # remove the run from the live table
     watchdog: bool = False  # the step watchdog fired (counted for operators)
+    orphan: bool = False  # a command for a run this worker has no state for
     warning: str | None = None  # worth an operator's attention (the agent logs it)
 
 
@@ -127,7 +128,10 @@ def apply(state: dict[str, Any] | None, command: dict[str, Any], now: int
     if kind == "delete":
         return _delete(state, command, now)
     if state is None:
-        return None, Effects()  # e.g. a late result for a run that was never saved
+        # The run left the live table long ago, or its state write was lost (see README:
+        # Delivery guarantees); either way nothing can move it: say so.
+        return None, Effects(orphan=True, warning=f"{kind} for a run with no live state "
+                                                  f"(command {command['id']}) ignored")
     if state["status"] in st.TERMINAL:
         return state, _redelivery(state, command)
     if kind == "step_finished":

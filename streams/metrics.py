@@ -7,6 +7,9 @@ from prometheus_client import Counter, Gauge
 WATCHDOG_FIRINGS = Counter(
     "hopflow_watchdog_firings_total",
     "I/O step results that never came back and were retried by the step watchdog")
+ORPHAN_COMMANDS = Counter(
+    "hopflow_orphan_commands_total",
+    "Step results and timers for runs with no live state (should stay 0)")
 PROJECTION_LAG_RECORDS = Gauge(
     "hopflow_history_projection_lag_records",
     "run-events records not yet in this worker's history store")

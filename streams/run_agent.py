@@ -59,6 +59,8 @@ def register(engine: Engine, timers: TimerService, expiry: Expiry) -> None:
                 log.warning("run %s: %s", run_id, effects.warning)
             if effects.watchdog:
                 metrics.WATCHDOG_FIRINGS.inc()
+            if effects.orphan:
+                metrics.ORPHAN_COMMANDS.inc()
             if effects.delete:
                 if run_id in runs:
                     del runs[run_id]

@@ -14,7 +14,7 @@ from bench.sink import Sink
 from dev.kafka import BrokerSettings
 from dev.workers import WorkerProcess
 
-pytest_plugins = ["tests.kafka_fixture"]
+pytest_plugins = ["tests.kafka_fixture", "tests.postgres_fixture"]
 
 
 def fresh_app_id(name: str) -> str:
@@ -30,9 +30,10 @@ def spawn_worker(kafka_broker: BrokerSettings, tmp_path: Path, request: pytest.F
     app_id = fresh_app_id(request.node.name)
     started: list[WorkerProcess] = []
 
-    def spawn(*, wait: float = 90.0, port: int | None = None) -> WorkerProcess:
+    def spawn(*, wait: float = 90.0, port: int | None = None,
+              env: dict[str, str] | None = None) -> WorkerProcess:
         worker = WorkerProcess(app_id=app_id, bootstrap=kafka_broker.bootstrap,
-                               home=tmp_path / "home")
+                               home=tmp_path / "home", env=env or {})
         if port is not None:
             worker.port = port
         started.append(worker)

@@ -287,3 +287,22 @@ async def test_health_figures_and_deleting_a_workflow_deletes_its_history(
             break
         await asyncio.sleep(0.1)
     assert listed["data"] == []
+
+
+async def test_a_deleted_store_is_rebuilt_from_the_topics(
+        spawn_worker: Any, sink: Sink, http: httpx.AsyncClient) -> None:
+    first = spawn_worker()
+    wf = await create_workflow(http, first.url, two_steps(sink, "rebuild"))
+    ids = [(await run_and_wait(http, first.url, wf, {"email": f"{i}@r"}))["runId"]
+           for i in range(10)]
+    await projected(http, first.url, ids[-1], "completed")
+    before = (await http.get(f"{first.url}/api/workflows/runs")).json()["data"]
+    first.stop()
+    store = first.home / "workers" / f"{first.app_id}-{first.port}"
+    for path in store.glob("history.sqlite3*"):
+        path.unlink()
+    first.start()
+    await projected(http, first.url, ids[0], "completed")
+    await projected(http, first.url, ids[-1], "completed")
+    after = (await http.get(f"{first.url}/api/workflows/runs")).json()["data"]
+    assert after == before and len(after) == 10
