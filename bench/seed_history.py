@@ -119,11 +119,13 @@ def main() -> int:
     parser.add_argument("--tenants", type=int, default=10)
     parser.add_argument("--workflows", type=int, default=50)
     parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--time-only", action="store_true", help="time a store seeded before")
     args = parser.parse_args()
     now = int(time.time() * 1000)
     db = open_database(args.url)
     t0 = time.perf_counter()
-    seed(db, args.runs, args.tenants, args.workflows, args.steps, now)
+    if not args.time_only:
+        seed(db, args.runs, args.tenants, args.workflows, args.steps, now)
     seeded_s = time.perf_counter() - t0
     if db.dialect == "postgresql":
         db.write_now(lambda tx: tx.execute("ANALYZE"))
