@@ -13,7 +13,9 @@ from typing import Any
 
 from history.database import Tx
 from history.projection import HOUR_MS
+from schemas import statuses as st
 
+_ACTIVE_SQL = "status IN ('pending', 'running', 'retrying', 'paused')"
 COUNT_CAP = 10_000  # counting past this costs more than a total is worth
 _RUN_COLUMNS = ("run_id, tenant, workflow_id, workflow_version, trigger_type, status, "
                 "current_step, input, result, error, idempotency_key, body_hash, created_ms, "
@@ -36,7 +38,9 @@ class RunFilter:
         if self.workflow_id is not None:
             clauses.append("workflow_id = ?")
             params.append(self.workflow_id)
-        if self.statuses:
+        if tuple(self.statuses) == st.ACTIVE:  # constants, matching the runs_active index
+            clauses.append(_ACTIVE_SQL)
+        elif self.statuses:
             clauses.append(f"status IN ({', '.join('?' * len(self.statuses))})")
             params.extend(self.statuses)
         if self.from_ms is not None:
