@@ -1,7 +1,9 @@
 """Crash safety and scale-out, against a real broker with real worker processes.
 
 Workers are killed with SIGKILL (no shutdown, no final offset commit), which
-is what a crashed machine looks like to Kafka.
+is what a crashed machine looks like to Kafka. Every round also checks that no
+message was lost on the way: the step watchdog (the net for a lost dispatch or
+result) never fired. `pytest -m stress` runs 10 more rounds of each.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import time
 from collections.abc import Callable
 
 import httpx
+import pytest
 
 from bench.sink import Sink
 from dev.workers import WorkerProcess
@@ -54,6 +57,22 @@ async def wait_all_terminal(http: httpx.AsyncClient, base: str, run_ids: list[st
     return done
 
 
+# Counters that move only when a message went missing and a safety net caught it.
+LOSS_COUNTERS = ("hopflow_watchdog_firings_total", "hopflow_orphan_commands_total")
+
+
+async def lost_messages(http: httpx.AsyncClient, workers: list[WorkerProcess]) -> dict[str, float]:
+    """Non-zero loss counters across the live workers (empty when nothing was lost)."""
+    totals: dict[str, float] = {}
+    for worker in workers:
+        text = (await http.get(f"{worker.url}/metrics")).text
+        for line in text.splitlines():
+            name, _, value = line.partition(" ")
+            if name in LOSS_COUNTERS and float(value):
+                totals[name] = totals.get(name, 0.0) + float(value)
+    return totals
+
+
 def slow_three_step(sink: Sink, delay_ms: int) -> dict:
     return {"name": "crash", "retry": {"max_retries": 3, "backoff_seconds": 0.2}, "steps": [
         {"id": "lookup", "type": "webhook", "config": {
@@ -86,8 +105,8 @@ async def test_delay_survives_a_worker_crash(spawn_worker: Callable[..., WorkerP
     assert not finished_twice(run)
 
 
-async def test_kill_9_with_200_runs_in_flight(spawn_worker: Callable[..., WorkerProcess],
-                                              sink: Sink, http: httpx.AsyncClient) -> None:
+async def kill_9_round(spawn_worker: Callable[..., WorkerProcess], sink: Sink,
+                       http: httpx.AsyncClient) -> None:
     worker = spawn_worker()
     wf = await create_workflow(http, worker.url, slow_three_step(sink, delay_ms=1000))
     run_ids = await start_runs(http, worker.url, wf, 200)
@@ -108,11 +127,16 @@ async def test_kill_9_with_200_runs_in_flight(spawn_worker: Callable[..., Worker
     delivered = {r.body["email"] for r in sink.received if r.path == "/sink-slow"}
     assert len(delivered) == 200
     assert in_flight > 0
+    assert await lost_messages(http, [worker]) == {}
 
 
-async def test_second_worker_takes_partitions_and_every_run_completes_once(
-        spawn_worker: Callable[..., WorkerProcess], sink: Sink,
-        http: httpx.AsyncClient) -> None:
+async def test_kill_9_with_200_runs_in_flight(spawn_worker: Callable[..., WorkerProcess],
+                                              sink: Sink, http: httpx.AsyncClient) -> None:
+    await kill_9_round(spawn_worker, sink, http)
+
+
+async def scale_out_round(spawn_worker: Callable[..., WorkerProcess], sink: Sink,
+                          http: httpx.AsyncClient) -> None:
     first = spawn_worker()
     wf = await create_workflow(http, first.url, slow_three_step(sink, delay_ms=50))
     early = await start_runs(http, first.url, wf, 100)
@@ -133,3 +157,24 @@ async def test_second_worker_takes_partitions_and_every_run_completes_once(
     # and partitions really are split: each worker's healthz is up and runs landed on both
     owners = httpx.get(f"{second.url}/healthz").status_code
     assert owners == 200
+    assert await lost_messages(http, [first, second]) == {}
+
+
+async def test_second_worker_takes_partitions_and_every_run_completes_once(
+        spawn_worker: Callable[..., WorkerProcess], sink: Sink,
+        http: httpx.AsyncClient) -> None:
+    await scale_out_round(spawn_worker, sink, http)
+
+
+@pytest.mark.stress
+@pytest.mark.parametrize("round_", range(10))
+async def test_stress_kill_9(round_: int, spawn_worker: Callable[..., WorkerProcess],
+                             sink: Sink, http: httpx.AsyncClient) -> None:
+    await kill_9_round(spawn_worker, sink, http)
+
+
+@pytest.mark.stress
+@pytest.mark.parametrize("round_", range(10))
+async def test_stress_scale_out(round_: int, spawn_worker: Callable[..., WorkerProcess],
+                                sink: Sink, http: httpx.AsyncClient) -> None:
+    await scale_out_round(spawn_worker, sink, http)
