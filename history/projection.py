@@ -40,14 +40,43 @@ def _json(value: Any) -> str | None:
     return None if value is None else orjson.dumps(value).decode()
 
 
+# Events that only move a run's row (status, current step, updated time): a later
+# row update of the same run in the batch overwrites every column they write.
+_TOUCHES = {ev.STEP_COMPLETED: st.RUNNING, ev.STEP_FAILED: st.RUNNING,
+            ev.RUN_RETRYING: st.RETRYING, ev.RUN_PAUSED: st.PAUSED, ev.RUN_RESUMED: st.RUNNING}
+_ROW_UPDATES = {*_TOUCHES, ev.RUN_COMPLETED, ev.RUN_FAILED, ev.RUN_CANCELLED,
+                ev.RUN_TERMINATED, ev.RUN_DELETED}
+
+
 def apply_batch(tx: Tx, records: Iterable[Record], offsets: dict[tuple[str, int], int]) -> int:
-    """Project records in order and store the next offsets; returns how many rows changed."""
+    """Project records in order and store the next offsets; returns how many rows changed.
+
+    Under load a batch holds most of a run's life; a row update that a later event
+    of the same run overwrites is skipped (it was most of the store's write cost:
+    every status update rewrites three indexes).
+    """
+    batch = list(records)
+    superseded: set[int] = set()
+    later: set[str] = set()
+    for i in range(len(batch) - 1, -1, -1):
+        record = batch[i]
+        if isinstance(record, WorkflowDeleted) or record["type"] not in _ROW_UPDATES:
+            continue
+        if record["type"] in _TOUCHES and record["subject"] in later:
+            superseded.add(i)
+        later.add(record["subject"])
     changed = 0
-    for record in records:
+    pending = _Pending()
+    for i, record in enumerate(batch):
         if isinstance(record, WorkflowDeleted):
+            pending.flush(tx)  # the deletion takes the counters written so far with it
             changed += delete_workflow(tx, record)
+        elif i in superseded:
+            if record["type"] in (ev.STEP_COMPLETED, ev.STEP_FAILED):
+                changed += _step(tx, record["subject"], record["data"])
         else:
-            changed += apply_event(tx, record)
+            changed += apply_event(tx, record, pending)
+    pending.flush(tx)
     for (topic, partition), next_offset in offsets.items():
         tx.execute("INSERT INTO projector_offsets (topic, kafka_partition, next_offset) "
                    "VALUES (?, ?, ?) ON CONFLICT (topic, kafka_partition) "
@@ -63,26 +92,87 @@ def stored_offsets(tx: Tx, topics: Iterable[str]) -> dict[tuple[str, int], int]:
         if t in wanted}
 
 
-def apply_event(tx: Tx, event: dict[str, Any]) -> int:
+class _Pending:
+    """A batch's counter and workflow-stats updates, merged and written once at its end.
+
+    Per run they were four of the store's statements; per batch they are a few.
+    """
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, str, int, str], list[int]] = {}
+        self.last_run: dict[tuple[str, str], int] = {}
+        self.last_end: dict[tuple[str, str], tuple[str, str | None, int | None]] = {}
+
+    def count(self, tenant: str, workflow_id: str, created_ms: int, column: str,
+              duration_ms: int, delta: int = 1) -> None:
+        key = (tenant, workflow_id, created_ms - created_ms % HOUR_MS, column)
+        entry = self.counts.setdefault(key, [0, 0])
+        entry[0] += delta
+        entry[1] += duration_ms * delta
+
+    def started(self, tenant: str, workflow_id: str, created_ms: int) -> None:
+        key = (tenant, workflow_id)
+        self.last_run[key] = max(created_ms, self.last_run.get(key, created_ms))
+
+    def ended(self, tenant: str, workflow_id: str, status: str, error: str | None,
+              error_ms: int | None) -> None:
+        key = (tenant, workflow_id)
+        if error_ms is None and key in self.last_end:  # keep the batch's last error
+            _, error, error_ms = self.last_end[key]
+        self.last_end[key] = (status, error, error_ms)
+
+    def flush(self, tx: Tx) -> None:
+        for (tenant, workflow_id, hour, column), (delta, ms) in self.counts.items():
+            if delta or ms:
+                tx.execute(
+                    f"INSERT INTO run_stats_hourly (tenant, workflow_id, hour_ms, {column}, "
+                    f"completed_ms_sum) VALUES (?, ?, ?, ?, ?) "
+                    f"ON CONFLICT (tenant, workflow_id, hour_ms) DO UPDATE SET "
+                    f"{column} = run_stats_hourly.{column} + excluded.{column}, "
+                    f"completed_ms_sum = run_stats_hourly.completed_ms_sum + "
+                    f"excluded.completed_ms_sum", (tenant, workflow_id, hour, delta, ms))
+        for (tenant, workflow_id), created in self.last_run.items():
+            tx.execute(
+                "INSERT INTO workflow_stats (tenant, workflow_id, last_run_ms) VALUES (?, ?, ?) "
+                "ON CONFLICT (tenant, workflow_id) DO UPDATE SET last_run_ms = CASE WHEN "
+                "workflow_stats.last_run_ms IS NULL OR excluded.last_run_ms > "
+                "workflow_stats.last_run_ms THEN excluded.last_run_ms "
+                "ELSE workflow_stats.last_run_ms END", (tenant, workflow_id, created))
+        for (tenant, workflow_id), (status, error, error_ms) in self.last_end.items():
+            tx.execute(
+                "INSERT INTO workflow_stats (tenant, workflow_id, last_status, last_error, "
+                "last_error_ms) VALUES (?, ?, ?, ?, ?) ON CONFLICT (tenant, workflow_id) "
+                "DO UPDATE SET last_status = excluded.last_status, "
+                "last_error = COALESCE(excluded.last_error, workflow_stats.last_error), "
+                "last_error_ms = COALESCE(excluded.last_error_ms, workflow_stats.last_error_ms)",
+                (tenant, workflow_id, status, error, error_ms))
+        self.counts.clear()
+        self.last_run.clear()
+        self.last_end.clear()
+
+
+def apply_event(tx: Tx, event: dict[str, Any], pending: _Pending | None = None) -> int:
+    """Project one event; `pending` collects its counters (written at once without it)."""
+    if pending is None:
+        pending = _Pending()
+        changed = apply_event(tx, event, pending)
+        pending.flush(tx)
+        return changed
     kind = event["type"]
     if kind == ev.RUN_STARTED:
-        return _started(tx, event)
+        return _started(tx, event, pending)
     if kind in (ev.STEP_COMPLETED, ev.STEP_FAILED):
         return _step(tx, event["subject"], event["data"]) + _touch(tx, event, st.RUNNING)
-    if kind == ev.RUN_RETRYING:
-        return _touch(tx, event, st.RETRYING)
-    if kind == ev.RUN_PAUSED:
-        return _touch(tx, event, st.PAUSED)
-    if kind == ev.RUN_RESUMED:
-        return _touch(tx, event, st.RUNNING)
+    if kind in _TOUCHES:
+        return _touch(tx, event, _TOUCHES[kind])
     if kind in (ev.RUN_COMPLETED, ev.RUN_FAILED, ev.RUN_CANCELLED, ev.RUN_TERMINATED):
-        return _ended(tx, event)
+        return _ended(tx, event, pending)
     if kind == ev.RUN_DELETED:
-        return delete_run(tx, event["tenant"], event["subject"])
+        return delete_run(tx, event["tenant"], event["subject"], pending)
     return 0  # a type from a newer producer: nothing to project
 
 
-def _started(tx: Tx, event: dict[str, Any]) -> int:
+def _started(tx: Tx, event: dict[str, Any], pending: _Pending) -> int:
     data, tenant, workflow_id = event["data"], event["tenant"], event["workflowid"]
     created = data["createdMs"]
     deleted = tx.one("SELECT deleted_ms FROM deleted_workflows WHERE tenant = ? AND "
@@ -97,13 +187,8 @@ def _started(tx: Tx, event: dict[str, Any]) -> int:
          st.RUNNING, _json(data["input"]), data.get("idempotencyKey"), data.get("bodyHash"),
          created, created, event["sequence"]))
     if inserted:
-        _count(tx, tenant, workflow_id, created, "started", 0)
-        tx.execute(
-            "INSERT INTO workflow_stats (tenant, workflow_id, last_run_ms) VALUES (?, ?, ?) "
-            "ON CONFLICT (tenant, workflow_id) DO UPDATE SET last_run_ms = CASE WHEN "
-            "workflow_stats.last_run_ms IS NULL OR excluded.last_run_ms > "
-            "workflow_stats.last_run_ms THEN excluded.last_run_ms "
-            "ELSE workflow_stats.last_run_ms END", (tenant, workflow_id, created))
+        pending.count(tenant, workflow_id, created, "started", 0)
+        pending.started(tenant, workflow_id, created)
     return inserted
 
 
@@ -133,7 +218,7 @@ def _touch(tx: Tx, event: dict[str, Any], status: str) -> int:
          event["sequence"]))
 
 
-def _ended(tx: Tx, event: dict[str, Any]) -> int:
+def _ended(tx: Tx, event: dict[str, Any], pending: _Pending) -> int:
     data, run_id = event["data"], event["subject"]
     if data.get("step") is not None:
         _step(tx, run_id, data["step"])
@@ -147,41 +232,29 @@ def _ended(tx: Tx, event: dict[str, Any]) -> int:
     if updated:
         tenant, workflow_id = event["tenant"], event["workflowid"]
         duration = data["durationMs"] if status == st.COMPLETED else 0
-        _count(tx, tenant, workflow_id, data["createdMs"], _COUNTER[status], duration)
+        pending.count(tenant, workflow_id, data["createdMs"], _COUNTER[status], duration)
         error_ms = data["endedMs"] if status == st.FAILED else None
-        tx.execute(
-            "INSERT INTO workflow_stats (tenant, workflow_id, last_status, last_error, "
-            "last_error_ms) VALUES (?, ?, ?, ?, ?) ON CONFLICT (tenant, workflow_id) DO UPDATE "
-            "SET last_status = excluded.last_status, "
-            "last_error = COALESCE(excluded.last_error, workflow_stats.last_error), "
-            "last_error_ms = COALESCE(excluded.last_error_ms, workflow_stats.last_error_ms)",
-            (tenant, workflow_id, status, data.get("error") if error_ms else None, error_ms))
+        pending.ended(tenant, workflow_id, status, data.get("error") if error_ms else None,
+                      error_ms)
     return updated
 
 
-def _count(tx: Tx, tenant: str, workflow_id: str, created_ms: int, column: str,
-           duration_ms: int, delta: int = 1) -> None:
-    hour = created_ms - created_ms % HOUR_MS
-    tx.execute(
-        f"INSERT INTO run_stats_hourly (tenant, workflow_id, hour_ms, {column}, "
-        f"completed_ms_sum) VALUES (?, ?, ?, ?, ?) "
-        f"ON CONFLICT (tenant, workflow_id, hour_ms) DO UPDATE SET "
-        f"{column} = run_stats_hourly.{column} + excluded.{column}, "
-        f"completed_ms_sum = run_stats_hourly.completed_ms_sum + excluded.completed_ms_sum",
-        (tenant, workflow_id, hour, delta, duration_ms * delta))
-
-
-def delete_run(tx: Tx, tenant: str, run_id: str) -> int:
+def delete_run(tx: Tx, tenant: str, run_id: str, pending: _Pending | None = None) -> int:
     """Remove an ended run and take it out of the health counters."""
+    if pending is None:
+        pending = _Pending()
+        removed = delete_run(tx, tenant, run_id, pending)
+        pending.flush(tx)
+        return removed
     row = tx.one("SELECT workflow_id, status, created_ms, ended_ms FROM runs "
                  "WHERE run_id = ? AND tenant = ?", (run_id, tenant))
     if row is None:
         return 0
     workflow_id, status, created, ended = row
-    _count(tx, tenant, workflow_id, created, "started", 0, delta=-1)
+    pending.count(tenant, workflow_id, created, "started", 0, delta=-1)
     if status in _COUNTER:
         duration = (ended - created) if status == st.COMPLETED else 0
-        _count(tx, tenant, workflow_id, created, _COUNTER[status], duration, delta=-1)
+        pending.count(tenant, workflow_id, created, _COUNTER[status], duration, delta=-1)
     tx.execute("DELETE FROM step_executions WHERE run_id = ?", (run_id,))
     return tx.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
 

@@ -97,6 +97,37 @@ def test_replaying_a_batch_changes_nothing(db: Database) -> None:
     assert steps[0] == 4
 
 
+def test_a_batch_skips_row_updates_a_later_event_overwrites(db: Database) -> None:
+    """One batch holding whole runs ends with the same rows as one event per batch."""
+    retried = [*run_events("r2")[:2],
+               event("r2", 5, ev.RUN_RETRYING, {"stepId": "sink", "attempt": 1}),
+               *run_events("r2")[2:]]
+    retried[-2]["sequence"], retried[-1]["sequence"] = 6, 7
+    live = [*run_events("r3")[:2],
+            event("r3", 5, ev.RUN_RETRYING, {"stepId": "sink", "attempt": 1})]
+    events = run_events("r1") + retried + live
+    project(db, events)
+    together = read(db, lambda tx: tx.all(
+        "SELECT run_id, status, current_step, updated_ms, event_seq, ended_ms FROM runs "
+        "ORDER BY run_id"))
+    steps = read(db, lambda tx: tx.all("SELECT run_id, seq, status FROM step_executions "
+                                       "ORDER BY run_id, seq"))
+    health = read(db, lambda tx: queries.health(tx, "t1", "wf1", NOW))
+    read(db, lambda tx: tx.execute("DELETE FROM runs"))
+    read(db, lambda tx: tx.execute("DELETE FROM step_executions"))
+    read(db, lambda tx: tx.execute("DELETE FROM run_stats_hourly"))
+    for one in events:
+        project(db, [one])
+    assert read(db, lambda tx: tx.all(
+        "SELECT run_id, status, current_step, updated_ms, event_seq, ended_ms FROM runs "
+        "ORDER BY run_id")) == together
+    assert read(db, lambda tx: tx.all("SELECT run_id, seq, status FROM step_executions "
+                                      "ORDER BY run_id, seq")) == steps
+    assert read(db, lambda tx: queries.health(tx, "t1", "wf1", NOW)) == health
+    assert [row[1] for row in together] == ["completed", "completed", "retrying"]
+    assert len(steps) == 5
+
+
 def test_an_older_event_never_overwrites_a_newer_state(db: Database) -> None:
     events = run_events("r1")
     project(db, events)
