@@ -5,8 +5,8 @@ worker whose ended runs leave the live table after 2 s, drives N runs through
 the bench workflow, waits until they have been expired, then stops the worker
 and times its restart to a 200 from /healthz (table recovery included). It
 restarts it again once the broker has compacted the runs changelog
-(`--settle` seconds later: the 10-minute segments must roll and be cleaned,
-then the tombstones' 10-minute retention pass), and counts the changelog
+(`--settle` seconds later: the one-minute segments must roll and be cleaned,
+then the tombstones' one-minute retention pass), and counts the changelog
 records a recovery reads each time. The same restart on a fresh deployment
 with no runs is the baseline.
 """
@@ -37,16 +37,16 @@ def restart_seconds(worker: WorkerProcess) -> float:
 
 async def changelog_records(bootstrap: str, topic: str) -> int:
     """Records a recovery of `topic` reads today (what compaction has left)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()  # subscribed, so the topic's metadata is loaded
     try:
-        await consumer.topics()  # loads metadata for every topic
         tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.unsubscribe()
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)
         count = 0
-        while any(await consumer.position(tp) < ends[tp] for tp in tps):
+        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
             batch = await consumer.getmany(timeout_ms=1000, max_records=10_000)
             count += sum(len(records) for records in batch.values())
         return count
@@ -58,7 +58,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3000)
     parser.add_argument("--bootstrap", default="127.0.0.1:9092")
-    parser.add_argument("--settle", type=float, default=1500.0,
+    parser.add_argument("--settle", type=float, default=300.0,
                         help="seconds to wait for compaction before the last restart (0: skip)")
     args = parser.parse_args()
     env = {"HOPFLOW_RUN_GRACE_SECONDS": "2"}

@@ -34,5 +34,10 @@ def run_worker(settings: Settings) -> None:
     settings.datadir.mkdir(parents=True, exist_ok=True)
     worker = Worker(engine.app, loglevel=settings.loglevel.upper(), loop=loop,
                     quiet=True, redirect_stdouts=False)
+    # Faust's terminal spinner sets the root logger to DEBUG at any level from WARNING
+    # up, so every debug line in Faust and mode became a LogRecord (a fifth of a
+    # table recovery's time, and spinner escapes in the worker's log). A service has
+    # no terminal to spin on.
+    worker.spinner = None
     logging.getLogger("aiokafka").setLevel(logging.ERROR)
     worker.execute_from_commandline()

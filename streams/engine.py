@@ -91,7 +91,10 @@ class Engine:
         changelog = self.app.topic(
             self.catalog.changelog(name), partitions=self.settings.partitions,
             key_serializer="utf8", value_serializer=value_codec, compacting=True,
-            deleting=False, internal=True)
+            deleting=False, internal=True,
+            # Not a stream source: nothing acks or commits it (as Faust's own changelogs),
+            # and a compacted log has holes the in-order fetch rule must not wait on.
+            acks=False)
         table = self.app.Table(name, partitions=self.settings.partitions,
                                changelog_topic=changelog)
         table.key_serializer = "utf8"

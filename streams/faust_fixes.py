@@ -254,6 +254,7 @@ async def _drain_messages(self: Any, fetcher: Any) -> None:  # pragma: no cover
                         await asyncio.sleep(0)
                         num_since_yield = 0
                     offset = message.offset
+                    # committed topics only: changelogs are compacted, with real holes
                     acking = acks_enabled_for(message.topic)
                     if acking and not _in_order(self, tp, offset):
                         continue
