@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -13,7 +14,18 @@ from streams.engine import Engine
 T = TypeVar("T")
 
 
+# How long a query waits for a starting worker's store to be migrated.
+STARTING_WAIT_SECONDS = 5.0
+
+
 async def read(engine: Engine, fn: Callable[[Tx], T]) -> T:
+    migrated = engine.projector.migrated
+    if not migrated.is_set():
+        try:
+            await asyncio.wait_for(migrated.wait(), STARTING_WAIT_SECONDS)
+        except TimeoutError:
+            raise ApiError(503, "the history store is starting (or unreachable); runs keep "
+                                "flowing, retry later") from None
     try:
         return await engine.history.read(fn)
     except StoreUnavailable as exc:

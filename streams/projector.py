@@ -55,6 +55,8 @@ class HistoryProjector(Service):
         self.projected = 0
         self.skipped = 0
         self._lock = asyncio.Lock()
+        # Set once the store's schema is in place: queries before it would find no tables.
+        self.migrated = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
 
     async def on_start(self) -> None:
@@ -81,6 +83,7 @@ class HistoryProjector(Service):
 
     async def _run(self) -> None:
         await self._retry("migrate", lambda: self.db.write(migrate))
+        self.migrated.set()
         topics = (self.run_events, self.workflow_commands)
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.settings.bootstrap, group_id=self.group,
