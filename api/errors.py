@@ -14,9 +14,9 @@ from steps.base import Issue
 
 log = logging.getLogger(__name__)
 
-_CODES = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed",
-          409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type",
-          422: "unprocessable", 503: "unavailable", 504: "timeout"}
+_CODES = {400: "invalid_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+          405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
+          415: "unsupported_media_type", 422: "unprocessable", 503: "unavailable", 504: "timeout"}
 
 
 class ApiError(Exception):

@@ -21,11 +21,21 @@ def _json(text: str | None) -> Any:
     return None if text is None else orjson.loads(text)
 
 
-def workflow(record: dict[str, Any]) -> dict[str, Any]:
-    definition = orjson.loads(record["definition"])
-    return {"id": record["id"], **definition, "version": record["version"],
-            "status": "active", "createdAt": iso(record["created_ms"]),
-            "updatedAt": iso(record["updated_ms"])}
+def workflow(head: dict[str, Any], version: dict[str, Any]) -> dict[str, Any]:
+    """One version of a workflow with the workflow's lifecycle fields."""
+    definition = orjson.loads(version["definition"])
+    return {"id": head["id"], **definition, "version": version["version"],
+            "latestVersion": head["latest"], "publishedVersion": head["published"],
+            "status": head["status"], "enabled": head["enabled"],
+            "createdAt": iso(head["created_ms"]), "updatedAt": iso(head["updated_ms"]),
+            "createdBy": head["created_by"], "updatedBy": head["updated_by"]}
+
+
+def version(head: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
+    number = record["version"]
+    return {"version": number, "createdAt": iso(record["created_ms"]),
+            "createdBy": record["created_by"], "stepCount": record["step_count"],
+            "latest": number == head["latest"], "published": number == head["published"]}
 
 
 def step(record: dict[str, Any]) -> dict[str, Any]:

@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from aiohttp import web
 
+from api.auth import principal_of
 from api.errors import ApiError
 
 MAX_BODY_BYTES = 1024 * 1024
-_TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 def tenant_of(request: web.Request) -> str:
-    """The caller's tenant (from x-tenant-id until authentication lands)."""
-    tenant = request.headers.get("x-tenant-id", "default")
-    if not _TENANT.match(tenant):
-        raise ApiError(400, "x-tenant-id must be 1-64 letters, digits, _ . -",
-                       field="x-tenant-id")
-    return tenant
+    """The authenticated caller's tenant (api/auth.py): x-tenant-id alone proves nothing."""
+    return principal_of(request).tenant
 
 
 async def read_body(request: web.Request) -> bytes:

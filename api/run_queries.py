@@ -13,6 +13,7 @@ import faust
 from aiohttp import web
 
 from api import presenters
+from api.auth import require
 from api.errors import ApiError, json_errors
 from api.requests import (
     pagination,
@@ -72,7 +73,7 @@ async def logs(engine: Engine, request: web.Request, run_id: str) -> web.Respons
 
 async def clear_pending(engine: Engine, request: web.Request) -> web.Response:
     """Cancel every active run of the tenant (optionally of one workflow)."""
-    tenant = tenant_of(request)
+    tenant = require(request, "admin").tenant
     body = parse_json(await read_body(request), required=False)
     workflow_id = (body.get("workflowId") if isinstance(body, dict) else None) or \
         request.query.get("workflow_id")

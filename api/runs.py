@@ -6,6 +6,7 @@ from the history store once it has left the live table."""
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Any
 
 import faust
@@ -13,13 +14,15 @@ import orjson
 from aiohttp import web
 
 from api import presenters
+from api.auth import principal_of, require
 from api.errors import ApiError, json_errors
 from api.requests import parse_json, query_bool, query_float, read_body, tenant_of
 from api.responses import json_response
 from api.routing import FORWARDED, RUN_ID_HEADER, forward, owns
 from api.store import read
-from api.workflows import find_workflow
+from api.workflows import find_workflow, runnable
 from history import StoreUnavailable, queries
+from schemas import input_schema
 from schemas import statuses as st
 from streams import intake
 from streams.engine import Engine
@@ -67,14 +70,34 @@ def _terminal(state: dict[str, Any] | None) -> bool:
     return state is not None and state["status"] in st.TERMINAL
 
 
+@functools.lru_cache(maxsize=1024)
+def _input_schema(definition: str) -> dict[str, Any] | None:
+    """The workflow version's input schema (parsed once per version, not per run)."""
+    if "inputSchema" not in definition and "payload" not in definition:
+        return None
+    return input_schema.normalize(orjson.loads(definition))
+
+
+def check_input(workflow: dict[str, Any], payload: dict[str, Any]) -> None:
+    """400 naming the field when the input does not match the declared schema."""
+    schema = _input_schema(workflow["definition"])
+    if schema is not None:
+        try:
+            input_schema.validate_input(schema, payload)
+        except input_schema.InputInvalid as exc:
+            raise ApiError(400, f"{exc.field}: {exc.message}", field=exc.field) from exc
+
+
 async def start_run(engine: Engine, request: web.Request, workflow_id: str, *, field: str,
                     wait: bool) -> web.Response:
-    tenant = tenant_of(request)
+    principal = principal_of(request)
+    tenant = principal.tenant
     raw = await read_body(request)
     payload = _payload(raw, field)
     key = _idempotency_key(request)
     timeout = query_float(request, "timeout", DEFAULT_WAIT_SECONDS, 0.1, MAX_WAIT_SECONDS)
-    workflow = await find_workflow(engine, tenant, workflow_id)
+    workflow = runnable(engine, tenant, await find_workflow(engine, tenant, workflow_id))
+    check_input(workflow, payload)
     forwarded_id = request.headers.get(RUN_ID_HEADER) if request.headers.get(FORWARDED) else None
     run_id = forwarded_id or intake.new_run_id(tenant, workflow_id, key)
     if key is not None or wait:
@@ -88,7 +111,7 @@ async def start_run(engine: Engine, request: web.Request, workflow_id: str, *, f
     if state is None:
         await intake.request_run(engine, run_id=run_id, tenant=tenant, workflow=workflow,
                                  input_json=orjson.dumps(payload).decode(),
-                                 idempotency_key=key, digest=digest)
+                                 idempotency_key=key, digest=digest, actor=principal.actor)
     if key is not None:
         state = await _await_state(engine, run_id, lambda s: s is not None, ACCEPT_TIMEOUT)
         if state is None:
@@ -163,7 +186,7 @@ SOURCE_HEADER = "x-hopflow-source"  # live (the runs table) or history (the stor
 
 async def delete_run(engine: Engine, request: web.Request, run_id: str) -> web.Response:
     """An ended run leaves the live table and every history store (409 while active)."""
-    tenant = tenant_of(request)
+    tenant = require(request, "admin").tenant
     remote = await forward(engine, request, run_id)
     if remote is not None:
         return remote

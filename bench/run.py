@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 from typing import Any
@@ -227,6 +228,12 @@ async def run_bench(base_url: str, runs: int, concurrency: int, warmup: int = 20
     }
 
 
+def auth_headers(api_key: str | None, tenant: str | None) -> dict[str, str] | None:
+    if not api_key or not tenant:
+        return None
+    return {"x-api-key": api_key, "x-tenant-id": tenant}
+
+
 def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -253,9 +260,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="runs in flight at most (default 20)")
     parser.add_argument("--warmup", type=_non_negative, default=20,
                         help="untimed runs first (default 20)")
+    parser.add_argument("--api-key", default=os.environ.get("HOPFLOW_API_KEY"),
+                        help="API key of an unlimited-plan tenant (HOPFLOW_API_KEY)")
+    parser.add_argument("--tenant", default=os.environ.get("HOPFLOW_TENANT"),
+                        help="the key's tenant (HOPFLOW_TENANT)")
     args = parser.parse_args(argv)
     try:
-        result = asyncio.run(run_bench(args.base_url, args.runs, args.concurrency, args.warmup))
+        result = asyncio.run(run_bench(args.base_url, args.runs, args.concurrency, args.warmup,
+                                       headers=auth_headers(args.api_key, args.tenant)))
     except BenchError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2

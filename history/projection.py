@@ -17,6 +17,7 @@ import orjson
 from history.database import Tx
 from schemas import run_events as ev
 from schemas import statuses as st
+from schemas import workflow_events as we
 
 HOUR_MS = 3600 * 1000
 _TERMINAL_SQL = "('completed', 'failed', 'cancelled', 'terminated')"
@@ -71,6 +72,13 @@ def apply_batch(tx: Tx, records: Iterable[Record], offsets: dict[tuple[str, int]
         if isinstance(record, WorkflowDeleted):
             pending.flush(tx)  # the deletion takes the counters written so far with it
             changed += delete_workflow(tx, record)
+        elif record["type"] in we.TYPES:
+            changed += _audit(tx, record, record["type"].removeprefix("workflow."),
+                              record["data"].get("actor"))
+            if record["type"] == we.DELETED:
+                pending.flush(tx)
+                changed += delete_workflow(tx, WorkflowDeleted(
+                    record["tenant"], record["workflowid"], _ms(record)))
         elif i in superseded:
             if record["type"] in (ev.STEP_COMPLETED, ev.STEP_FAILED):
                 changed += _step(tx, record["subject"], record["data"])
@@ -189,7 +197,21 @@ def _started(tx: Tx, event: dict[str, Any], pending: _Pending) -> int:
     if inserted:
         pending.count(tenant, workflow_id, created, "started", 0)
         pending.started(tenant, workflow_id, created)
+        _audit(tx, event, "ran", data.get("actor"), {"runId": event["subject"],
+                                                     "trigger": data["trigger"]})
     return inserted
+
+
+def _audit(tx: Tx, event: dict[str, Any], action: str, actor: str | None,
+           detail: dict[str, Any] | None = None) -> int:
+    """One audit row per event (its id is the key: a replay inserts nothing)."""
+    if detail is None:
+        detail = {k: v for k, v in event["data"].items() if k not in ("actor", "op")}
+    return tx.execute(
+        "INSERT INTO workflow_audit (event_id, tenant, workflow_id, ts_ms, action, actor, "
+        "version, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
+        (event["id"], event["tenant"], event["workflowid"], _ms(event), action, actor,
+         event["workflowversion"], _json(detail)))
 
 
 def _step(tx: Tx, run_id: str, data: dict[str, Any]) -> int:

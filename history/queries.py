@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from history.database import Tx
 from history.projection import HOUR_MS
 from schemas import statuses as st
@@ -157,3 +159,18 @@ def health(tx: Tx, tenant: str, workflow_id: str, now_ms: int) -> dict[str, Any]
     last_run_ms, last_status, last_error, last_error_ms = last or (None, None, None, None)
     return {"windows": windows, "last_run_ms": last_run_ms, "last_status": last_status,
             "last_error": last_error, "last_error_ms": last_error_ms}
+
+
+def list_audit(tx: Tx, tenant: str, workflow_id: str, limit: int, offset: int
+               ) -> tuple[list[dict[str, Any]], int, bool]:
+    """A workflow's audit rows newest first, the (capped) total, and whether more exist."""
+    key = (tenant, workflow_id)
+    rows = tx.all("SELECT ts_ms, action, actor, version, detail, event_id FROM workflow_audit "
+                  "WHERE tenant = ? AND workflow_id = ? ORDER BY ts_ms DESC, event_id DESC "
+                  "LIMIT ? OFFSET ?", [*key, limit + 1, offset])
+    counted = tx.one("SELECT COUNT(*) FROM (SELECT 1 FROM workflow_audit WHERE tenant = ? AND "
+                     "workflow_id = ? LIMIT ?) AS c", [*key, COUNT_CAP + 1])
+    total = min(int(counted[0]) if counted else 0, COUNT_CAP)
+    return ([{"ts_ms": r[0], "action": r[1], "actor": r[2], "version": r[3],
+              "detail": orjson.loads(r[4]) if r[4] else None, "id": r[5]} for r in rows[:limit]],
+            total, len(rows) > limit)

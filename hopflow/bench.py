@@ -9,13 +9,31 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.run import run_bench
+from api.auth import new_key
+from bench.run import auth_headers, run_bench
 from dev import kafka
 from dev.workers import WorkerProcess
+from streams.control import client
+
+BENCH_TENANT = "bench"
 
 
-def bench(runs: int, concurrency: int, warmup: int, base_url: str | None) -> int:
+async def _bench_key(bootstrap: str, app_id: str) -> dict[str, str]:
+    """An owner key of an unlimited internal tenant, made the way an operator would."""
+    key_id, key, digest = new_key()
+    await client.send_command(bootstrap, app_id, BENCH_TENANT, "tenant.set_plan",
+                              {"plan": "unlimited"})
+    command_id = await client.send_command(bootstrap, app_id, BENCH_TENANT, "key.create", {
+        "key_id": key_id, "hash": digest, "role": "owner", "name": "bench"})
+    if await client.wait_outcome(bootstrap, app_id, command_id, 30.0) is None:
+        raise RuntimeError("the worker did not apply the bench key")
+    return {"x-api-key": key, "x-tenant-id": BENCH_TENANT}
+
+
+def bench(runs: int, concurrency: int, warmup: int, base_url: str | None,
+          api_key: str | None = None, tenant: str | None = None) -> int:
     worker = None
+    headers = auth_headers(api_key, tenant)
     if base_url is None:
         settings = kafka.BrokerSettings.from_env()
         print(f"broker: {settings.bootstrap}", file=sys.stderr)
@@ -26,8 +44,9 @@ def bench(runs: int, concurrency: int, warmup: int, base_url: str | None) -> int
         print(f"worker: starting on {worker.url} (log {worker.log_path})", file=sys.stderr)
         worker.start()
         base_url = worker.url
+        headers = asyncio.run(_bench_key(settings.bootstrap, worker.app_id))
     try:
-        result = asyncio.run(run_bench(base_url, runs, concurrency, warmup))
+        result = asyncio.run(run_bench(base_url, runs, concurrency, warmup, headers=headers))
     finally:
         if worker is not None:
             worker.stop()

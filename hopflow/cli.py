@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 
 from streams.settings import Settings
@@ -48,7 +49,7 @@ def _bench(args: argparse.Namespace) -> int:
     from hopflow.bench import bench
 
     return bench(runs=args.runs, concurrency=args.concurrency, warmup=args.warmup,
-                 base_url=args.base_url)
+                 base_url=args.base_url, api_key=args.api_key, tenant=args.tenant)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -79,7 +80,15 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--warmup", type=int, default=20)
     bench.add_argument("--base-url", default=None,
                        help="use this running worker instead of starting broker + worker")
+    bench.add_argument("--api-key", default=os.environ.get("HOPFLOW_API_KEY"),
+                       help="with --base-url: a key of an unlimited-plan tenant")
+    bench.add_argument("--tenant", default=os.environ.get("HOPFLOW_TENANT"),
+                       help="with --base-url: the key's tenant")
     bench.set_defaults(func=_bench)
+
+    from hopflow import operator
+
+    operator.add_parsers(sub)
     return top
 
 

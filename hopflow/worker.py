@@ -9,7 +9,8 @@ import uvloop
 from faust import Worker
 
 import api
-from streams import executor, expiry, run_agent, timers, workflows
+from streams import executor, expiry, run_agent, timers
+from streams.control import agent as control_agent
 from streams.engine import Engine
 from streams.settings import Settings
 from topics.admin import ensure_topics
@@ -20,7 +21,7 @@ def build(settings: Settings) -> Engine:
     timer_service = timers.register(engine)
     run_agent.register(engine, timer_service, expiry.register(engine))
     executor.register(engine)
-    workflows.register(engine)
+    control_agent.register(engine)
     api.register(engine)
     return engine
 

@@ -71,7 +71,7 @@ def render_string(text: str, context: dict[str, Any]) -> Any:
     if "{{" not in text:
         return text
     whole = _PLACEHOLDER.fullmatch(text.strip())
-    if whole:
+    if whole and "{{" not in whole.group(1):  # "{{a}} {{b}}" is text, not one expression
         return lookup(whole.group(1), context)
     rendered = _PLACEHOLDER.sub(lambda m: _as_text(lookup(m.group(1), context)), text)
     if len(rendered) > MAX_RENDERED_CHARS:

@@ -16,11 +16,11 @@ import streams.faust_fixes  # noqa: F401  (must patch Faust before the app exist
 from history import Database
 from schemas import codec
 from streams.projector import HistoryProjector
-from streams.replica import ChangelogReplica
+from streams.registry import Registry
 from streams.settings import Settings
 from streams.waiters import Waiters
 from topics.catalog import Catalog, TopicSpec
-from topics.codecs import Avro
+from topics.codecs import Avro, RegistryEntry
 
 
 def now_ms() -> int:
@@ -66,14 +66,15 @@ class Engine:
         self.run_commands = self._topic(self.catalog.run_commands)
         self.step_dispatch = self._topic(self.catalog.step_dispatch)
         self.run_events = self._topic(self.catalog.run_events)
-        self.workflow_commands = self._topic(self.catalog.workflow_commands)
+        self.control_commands = self._topic(self.catalog.control_commands)
+        self.workflow_events = self._topic(self.catalog.workflow_events)
         self.dead_letters = self._topic(self.catalog.dead_letters)
         self.runs = self._table("runs", "run_state")
         self.timers = self._table("timers", "timer")
-        self.workflows = self._table("workflows", "workflow")
-        self.replica = ChangelogReplica(settings.bootstrap, self.catalog.changelog("workflows"),
-                                        codec("workflow").decode, loop=None)
-        self.app.service(self.replica)  # type: ignore[arg-type]
+        self.registry_table = self._table("registry", RegistryEntry())
+        self.registry = Registry(settings.bootstrap, self.catalog.changelog("registry"),
+                                 loop=None)
+        self.app.service(self.registry)  # type: ignore[arg-type]
         self.history = Database(settings.history_url)
         self.projector = HistoryProjector(settings, self.catalog, self.history)
         self.app.service(self.projector)  # type: ignore[arg-type]
@@ -83,8 +84,8 @@ class Engine:
         return self.app.topic(spec.name, partitions=spec.partitions, key_serializer="utf8",
                               value_serializer="raw", internal=False)
 
-    def _table(self, name: str, schema: str) -> faust.Table:
-        value_codec = Avro(schema)
+    def _table(self, name: str, schema: str | Any) -> faust.Table:
+        value_codec = Avro(schema) if isinstance(schema, str) else schema
         # Faust derives a table's serializers from model types; ours are plain
         # dicts in Avro, so the changelog topic is declared here with our codecs
         # (recovery decodes with the topic's codecs, writes with the table's).
@@ -106,7 +107,7 @@ class Engine:
         """Topics exist (checked before start), tables recovered, replica caught up."""
         recovery = self.app.tables.recovery
         return (recovery.completed.is_set() and not recovery.in_recovery
-                and self.replica.caught_up.is_set() and not self.app.rebalancing)
+                and self.registry.caught_up.is_set() and not self.app.rebalancing)
 
     async def dead_letter(self, event: Any, reason: str) -> None:
         msg = event.message

@@ -10,10 +10,9 @@ import orjson
 
 from schemas import codec
 from streams.engine import Engine, now_ms
-from streams.workflows import workflow_key
 
 _RUN_COMMAND = codec("run_command")
-_WORKFLOW_COMMAND = codec("workflow_command")
+_CONTROL_COMMAND = codec("control_command")
 _IDEMPOTENCY_NS = uuid.UUID("6f1c7f5e-3b0a-4c55-9a7e-1d2c3b4a5f60")
 
 
@@ -37,14 +36,14 @@ async def _send_durably(topic: Any, key: str, value: bytes) -> None:
 
 async def request_run(engine: Engine, *, run_id: str, tenant: str, workflow: dict[str, Any],
                       input_json: str, idempotency_key: str | None, digest: str | None,
-                      trigger: str = "manual") -> None:
+                      trigger: str = "manual", actor: str | None = None) -> None:
     await _send_durably(engine.run_commands, run_id, _RUN_COMMAND.encode({
         "id": f"request:{uuid.uuid4().hex}", "run_id": run_id, "tenant": tenant,
         "ts_ms": now_ms(),
         "kind": "request", "finished": None, "timer_token": None, "reason": None,
         "request": {"workflow_id": workflow["id"], "workflow_version": workflow["version"],
                     "definition": workflow["definition"], "input": input_json,
-                    "trigger": trigger, "idempotency_key": idempotency_key,
+                    "trigger": trigger, "actor": actor, "idempotency_key": idempotency_key,
                     "body_hash": digest}}))
 
 
@@ -56,30 +55,20 @@ async def control_run(engine: Engine, kind: str, run_id: str, tenant: str,
         "ts_ms": now_ms(), "kind": kind, "reason": reason, "workflow_id": workflow_id}))
 
 
-async def put_workflow(engine: Engine, tenant: str, workflow_id: str, definition: dict[str, Any],
-                       *, expect_exists: bool) -> str:
-    """Send an upsert; returns the command id to wait for."""
+async def send_control(engine: Engine, tenant: str, op: str, actor: str,
+                       payload: dict[str, Any]) -> str:
+    """Send a registry command (acknowledged by the broker); returns its id to wait for."""
     command_id = uuid.uuid4().hex
-    await _send_durably(
-        engine.workflow_commands, workflow_key(tenant, workflow_id), _WORKFLOW_COMMAND.encode({
-            "id": command_id, "tenant": tenant, "workflow_id": workflow_id, "kind": "upsert",
-            "definition": orjson.dumps(definition).decode(), "expect_exists": expect_exists,
-            "ts_ms": now_ms()}))
+    await _send_durably(engine.control_commands, tenant, _CONTROL_COMMAND.encode({
+        "id": command_id, "tenant": tenant, "op": op, "actor": actor,
+        "payload": orjson.dumps(payload).decode(), "ts_ms": now_ms()}))
     return command_id
 
 
-async def delete_workflow(engine: Engine, tenant: str, workflow_id: str) -> None:
-    await _send_durably(
-        engine.workflow_commands, workflow_key(tenant, workflow_id), _WORKFLOW_COMMAND.encode({
-            "id": uuid.uuid4().hex, "tenant": tenant, "workflow_id": workflow_id,
-            "kind": "delete", "definition": None, "expect_exists": False, "ts_ms": now_ms()}))
+def workflow_head(engine: Engine, tenant: str, workflow_id: str) -> dict[str, Any] | None:
+    return engine.registry.get("workflow", tenant, workflow_id)
 
 
-def get_workflow(engine: Engine, tenant: str, workflow_id: str) -> dict[str, Any] | None:
-    return engine.replica.data.get(workflow_key(tenant, workflow_id))
-
-
-def list_workflows(engine: Engine, tenant: str) -> list[dict[str, Any]]:
-    prefix = f"{tenant}/"
-    found = [w for k, w in engine.replica.data.items() if k.startswith(prefix)]
-    return sorted(found, key=lambda w: (w["created_ms"], w["id"]))
+def workflow_version(engine: Engine, tenant: str, workflow_id: str, version: int
+                     ) -> dict[str, Any] | None:
+    return engine.registry.get("version", tenant, f"{workflow_id}:{version}")

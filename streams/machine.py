@@ -173,7 +173,7 @@ def _start(command: dict[str, Any], now: int) -> tuple[dict[str, Any], Effects]:
     _emit(state, effects, ev.RUN_STARTED, now, {
         "trigger": req["trigger"], "input": orjson.Fragment(req["input"]),
         "idempotencyKey": req["idempotency_key"], "bodyHash": req["body_hash"],
-        "createdMs": now})
+        "createdMs": now, "actor": req.get("actor")})
     _advance(run, run.graph.initial, now, effects)
     return run.save(now, command["id"]), effects
 

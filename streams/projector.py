@@ -1,4 +1,4 @@
-"""The history projector: run-events (and workflow deletions) -> the history store.
+"""The history projector: run-events and workflow-events -> the history store.
 
 Each batch's rows and the Kafka offsets they came from are written in one
 transaction, and the consumer starts from the offsets in the store, never
@@ -25,15 +25,14 @@ from mode import Service
 
 from history import Database, StoreUnavailable
 from history.migrate import migrate
-from history.projection import Record, WorkflowDeleted, apply_batch, expire, stored_offsets
-from schemas import DecodeError, codec
+from history.projection import Record, apply_batch, expire, stored_offsets
+from schemas import DecodeError
 from schemas import run_events as ev
 from streams import metrics
 from streams.settings import Settings
 from topics.catalog import Catalog
 
 log = logging.getLogger(__name__)
-_WORKFLOW_COMMAND = codec("workflow_command")
 MAX_RECORDS = 2000
 # How long a batch may wait for more records: the projection lags this much more.
 LINGER_SECONDS = 0.25
@@ -48,7 +47,7 @@ class HistoryProjector(Service):
         self.settings = settings
         self.db = db
         self.run_events = catalog.run_events.name
-        self.workflow_commands = catalog.workflow_commands.name
+        self.workflow_events = catalog.workflow_events.name
         self.group = f"{settings.app_id}-history" if db.dialect == "postgresql" else None
         self.lag_records = 0
         self.last_event_ms = 0
@@ -84,7 +83,7 @@ class HistoryProjector(Service):
     async def _run(self) -> None:
         await self._retry("migrate", lambda: self.db.write(migrate))
         self.migrated.set()
-        topics = (self.run_events, self.workflow_commands)
+        topics = (self.run_events, self.workflow_events)
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.settings.bootstrap, group_id=self.group,
             enable_auto_commit=False, auto_offset_reset="earliest",
@@ -148,15 +147,10 @@ class HistoryProjector(Service):
 
     def _decode(self, topic: str, value: bytes | None) -> Record | None:
         try:
+            event = ev.decode(value or b"")
             if topic == self.run_events:
-                event = ev.decode(value or b"")
                 self.last_event_ms = max(self.last_event_ms, ev.parse_time(event["time"]))
-                return event
-            command = _WORKFLOW_COMMAND.decode(value)
-            if command["kind"] == "delete":
-                return WorkflowDeleted(command["tenant"], command["workflow_id"],
-                                       command["ts_ms"])
-            return None
+            return event
         except (DecodeError, ValueError, KeyError) as exc:
             self.skipped += 1
             log.warning("history: skipping an unreadable %s record: %s", topic, exc)

@@ -1,9 +1,10 @@
 """A read replica of a compacted changelog on every worker.
 
-Workflow definitions are small and read by every API call and run start, on
-whichever worker gets the request. Faust's GlobalTable is the textbook tool,
-but it has open multi-worker bugs (faust-streaming #283), so each worker
-follows the workflows table's changelog itself with a plain aiokafka
+The registry (workflows, versions, keys, secrets, ...) is small and read by
+every API call and run start, on whichever worker gets the request. Faust's
+GlobalTable is the textbook tool, but it has open multi-worker bugs
+(faust-streaming #283), so each worker follows the table's changelog itself
+with a plain aiokafka
 consumer (no group: every partition, from the beginning).
 """
 
@@ -72,17 +73,23 @@ class ChangelogReplica(Service):
                     if key is None:
                         continue
                     if record.value is None:
-                        self.data.pop(key, None)
+                        self.on_record(key, self.data.pop(key, None), None)
                         continue
                     try:
-                        self.data[key] = self.decode(record.value)
+                        value = self.decode(record.value)
                     except Exception as exc:
                         log.error("replica %s: skipping undecodable record at %s: %s",
                                   self.topic, record.offset, exc)
+                        continue
+                    self.on_record(key, self.data.get(key), value)
+                    self.data[key] = value
             if batches:
                 async with self._changed:
                     self._changed.notify_all()
             await self._check_caught_up()
+
+    def on_record(self, key: str, old: Any, new: Any) -> None:
+        """Called for every record before it replaces `old` (None: new key / tombstone)."""
 
     async def _check_caught_up(self) -> None:
         if self.caught_up.is_set() or self._consumer is None:

@@ -34,6 +34,23 @@ class Settings:
     run_grace_seconds: float = field(
         default_factory=lambda: float(_env("RUN_GRACE_SECONDS", "600")))
 
+    # Plan of a tenant the operator has not set one for (hopflow tenants set-plan).
+    default_plan: str = field(default_factory=lambda: _env("DEFAULT_PLAN", "free"))
+    # Secrets at rest: Fernet keys, newest first (comma-separated), or a file of them.
+    secrets_keys: str | None = field(default_factory=lambda: _env("SECRETS_KEYS", "") or None)
+    secrets_key_file: str | None = field(
+        default_factory=lambda: _env("SECRETS_KEY_FILE", "") or None)
+    # JWT (dashboards): HS256 shared secret, and/or PEM public keys / a JWKS file for
+    # RS256 and ES256; iss and aud are checked when set.
+    jwt_secret: str | None = field(default_factory=lambda: _env("JWT_SECRET", "") or None)
+    jwt_public_keys: str | None = field(
+        default_factory=lambda: _env("JWT_PUBLIC_KEYS", "") or None)  # PEM file paths, comma
+    jwt_jwks_file: str | None = field(default_factory=lambda: _env("JWT_JWKS_FILE", "") or None)
+    jwt_issuer: str | None = field(default_factory=lambda: _env("JWT_ISSUER", "") or None)
+    jwt_audience: str | None = field(default_factory=lambda: _env("JWT_AUDIENCE", "") or None)
+    jwt_tenant_claim: str = field(default_factory=lambda: _env("JWT_TENANT_CLAIM", "tenant"))
+    jwt_role_claim: str = field(default_factory=lambda: _env("JWT_ROLE_CLAIM", "role"))
+
     @property
     def datadir(self) -> Path:
         return self.home / "workers" / f"{self.app_id}-{self.web_port}"

@@ -13,6 +13,7 @@ import pytest_asyncio
 from bench.sink import Sink
 from dev.kafka import BrokerSettings
 from dev.workers import WorkerProcess
+from tests.tenants import KeyAuth
 
 pytest_plugins = ["tests.kafka_fixture", "tests.postgres_fixture"]
 
@@ -62,7 +63,13 @@ async def sink() -> AsyncIterator[Sink]:
         yield peer
 
 
+@pytest.fixture(scope="session")
+def key_auth(kafka_broker: BrokerSettings) -> KeyAuth:
+    return KeyAuth(kafka_broker.bootstrap)
+
+
 @pytest_asyncio.fixture
-async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=60.0) as client:
+async def http(key_auth: KeyAuth) -> AsyncIterator[httpx.AsyncClient]:
+    """A client that authenticates as the owner of the tenant its x-tenant-id names."""
+    async with httpx.AsyncClient(timeout=60.0, auth=key_auth) as client:
         yield client

@@ -279,6 +279,10 @@ async def test_health_figures_and_deleting_a_workflow_deletes_its_history(
     hidden = await http.get(f"{worker.url}/api/workflows/{wf}/health")
     assert hidden.status_code == 404
     assert (await http.delete(f"{worker.url}/api/workflows/{wf}", headers=tenant)
+            ).status_code == 200  # archived: its history stays
+    listed = (await http.get(f"{worker.url}/api/workflows/runs", headers=tenant)).json()
+    assert len(listed["data"]) == 4
+    assert (await http.delete(f"{worker.url}/api/workflows/{wf}/permanent", headers=tenant)
             ).status_code == 200
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:

@@ -78,10 +78,19 @@ class Catalog:
                              "and the contract for upstream consumers")
 
     @property
-    def workflow_commands(self) -> TopicSpec:
-        return TopicSpec(self._name("workflow-commands"), self.partitions,
-                         "tenant/workflow id (utf-8)", "avro:workflow_command",
-                         doc="create / update / delete of workflow definitions")
+    def control_commands(self) -> TopicSpec:
+        return TopicSpec(self._name("control-commands"), self.partitions, "tenant (utf-8)",
+                         "avro:control_command",
+                         doc="changes to a tenant's registry: workflows, versions, keys, plan, "
+                             "secrets, credentials")
+
+    @property
+    def workflow_events(self) -> TopicSpec:
+        return TopicSpec(self._name("workflow-events"), self.partitions,
+                         "tenant/workflow id (utf-8)", "avro:run_event",
+                         retention_ms=self.run_events_retention_ms,
+                         doc="CloudEvents of workflow changes (created, updated, published, "
+                             "archived, ...): the audit trail's source")
 
     @property
     def dead_letters(self) -> TopicSpec:
@@ -100,12 +109,13 @@ class Catalog:
                          "avro:timer", compacted=True, doc="pending durable timers")
 
     @property
-    def workflows_changelog(self) -> TopicSpec:
-        return TopicSpec(self.changelog("workflows"), self.partitions,
-                         "tenant/workflow id (utf-8)", "avro:workflow", compacted=True,
-                         doc="workflows table, followed by every worker")
+    def registry_changelog(self) -> TopicSpec:
+        return TopicSpec(self.changelog("registry"), self.partitions,
+                         "<kind>/<tenant>/<id> (utf-8)", "avro:registry_entry", compacted=True,
+                         doc="registry table (workflows, versions, keys, plans, secrets, "
+                             "credentials), followed by every worker")
 
     def all(self) -> list[TopicSpec]:
         return [self.run_commands, self.step_dispatch, self.run_events,
-                self.workflow_commands, self.dead_letters, self.runs_changelog,
-                self.timers_changelog, self.workflows_changelog]
+                self.control_commands, self.workflow_events, self.dead_letters,
+                self.runs_changelog, self.timers_changelog, self.registry_changelog]

@@ -11,6 +11,7 @@ from typing import Any
 from faust.serializers import codecs
 
 from schemas import codec as avro_codec
+from schemas.registry import decode_entry, encode_entry
 
 
 class Utf8(codecs.Codec):
@@ -35,6 +36,16 @@ class Avro(codecs.Codec):
 
     def _loads(self, s: bytes) -> Any:
         return self._codec.decode(s)
+
+
+class RegistryEntry(codecs.Codec):
+    """Registry rows: Avro envelope, JSON body (decoded to a dict in Python)."""
+
+    def _dumps(self, obj: Any) -> bytes:
+        return encode_entry(obj)
+
+    def _loads(self, s: bytes) -> Any:
+        return decode_entry(s)
 
 
 UTF8 = Utf8()

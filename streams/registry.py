@@ -1,0 +1,77 @@
+"""The registry as every worker reads it: a replica of the registry changelog, indexed.
+
+The registry holds each tenant's small, read-everywhere records: workflows
+and their immutable versions, API keys (hashed), the plan, secrets (encrypted)
+and credentials. Only the control agent writes it (streams/control); every
+worker follows its changelog, so an API key made through one worker works on
+all of them a few milliseconds later.
+
+Entries are keyed `<kind>/<tenant>/<id>`. Reads are dict lookups; listing a
+tenant's entries of one kind uses an index kept as records stream in, so no
+request scans the whole registry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from typing import Any
+
+from schemas.registry import decode_entry, entry_key
+from streams.replica import ChangelogReplica
+
+OUTCOMES_KEPT = 10_000  # answers to recent commands, for callers waiting on them
+
+
+class Registry(ChangelogReplica):
+    """key -> entry, plus (kind, tenant) -> {id: entry} and the outcomes of recent commands."""
+
+    def __init__(self, bootstrap: str, topic: str, **kwargs: Any) -> None:
+        super().__init__(bootstrap, topic, decode_entry, **kwargs)
+        self._index: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+        self.outcomes: OrderedDict[str, dict[str, Any]] = OrderedDict()
+
+    def on_record(self, key: str, old: Any, new: Any) -> None:
+        entry = new if new is not None else old
+        if entry is None:
+            return
+        if entry["kind"] == "outcome":
+            if new is not None:
+                answer = {k: v for k, v in new["body"].items() if k != "recent"}
+                self.outcomes[answer["command_id"]] = answer
+                while len(self.outcomes) > OUTCOMES_KEPT:
+                    self.outcomes.popitem(last=False)
+            return
+        group = (entry["kind"], entry["tenant"])
+        if new is None:
+            found = self._index.get(group)
+            if found is not None:
+                found.pop(entry["id"], None)
+                if not found:
+                    del self._index[group]
+        else:
+            self._index.setdefault(group, {})[entry["id"]] = new
+
+    def get(self, kind: str, tenant: str, entry_id: str) -> dict[str, Any] | None:
+        """The entry's body, or None."""
+        entry = self.data.get(entry_key(kind, tenant, entry_id))
+        return None if entry is None else entry["body"]
+
+    def entries(self, kind: str, tenant: str) -> dict[str, dict[str, Any]]:
+        """id -> body of a tenant's entries of one kind (a fresh dict)."""
+        return {i: e["body"] for i, e in self._index.get((kind, tenant), {}).items()}
+
+    def count(self, kind: str, tenant: str) -> int:
+        return len(self._index.get((kind, tenant), ()))
+
+    async def outcome(self, command_id: str, timeout: float) -> dict[str, Any] | None:
+        """The control agent's answer to a command, once this worker has read it."""
+        found = await self.wait_for(lambda _: command_id in self.outcomes, timeout)
+        return self.outcomes.get(command_id) if found else None
+
+    async def wait_caught_up(self, timeout: float) -> bool:
+        try:
+            await asyncio.wait_for(self.caught_up.wait(), timeout)
+            return True
+        except TimeoutError:
+            return False
