@@ -43,6 +43,16 @@ def _latest(engine: Engine, tenant: str, head: dict[str, Any]) -> dict[str, Any]
     return orjson.loads(version_of(engine, tenant, head, "latest")["definition"])  # type: ignore[no-any-return]
 
 
+async def _editable(engine: Engine, request: web.Request, workflow_id: str
+                    ) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
+    """(head, a copy of the latest definition, its steps list) for an admin's edit."""
+    require(request, "admin")
+    tenant = tenant_of(request)
+    head = await find_workflow(engine, tenant, workflow_id)
+    definition = copy.deepcopy(_latest(engine, tenant, head))
+    return head, definition, definition.setdefault("steps", [])
+
+
 def _index(steps: list[dict[str, Any]], step_id: str) -> int:
     for i, step in enumerate(steps):
         if step.get("id") == step_id:
@@ -79,12 +89,8 @@ def register(engine: Engine) -> None:
 
         @json_errors
         async def post(self, request: web.Request, workflow_id: str) -> web.Response:
-            require(request, "admin")
-            tenant = tenant_of(request)
-            head = await find_workflow(engine, tenant, workflow_id)
+            head, definition, steps = await _editable(engine, request, workflow_id)
             step, order = _step_body(await read_json(request))
-            definition = copy.deepcopy(_latest(engine, tenant, head))
-            steps = definition.setdefault("steps", [])
             if "id" not in step:
                 taken = {s.get("id") for s in steps}
                 step["id"] = next(f"step{n}" for n in range(1, len(steps) + 2)
@@ -101,11 +107,7 @@ def register(engine: Engine) -> None:
         @json_errors
         async def put(self, request: web.Request, workflow_id: str, step_id: str
                       ) -> web.Response:
-            require(request, "admin")
-            tenant = tenant_of(request)
-            head = await find_workflow(engine, tenant, workflow_id)
-            definition = copy.deepcopy(_latest(engine, tenant, head))
-            steps = definition.get("steps") or []
+            head, definition, steps = await _editable(engine, request, workflow_id)
             i = _index(steps, step_id)
             step, order = _step_body(await read_json(request))
             if step.setdefault("id", step_id) != step_id:
@@ -120,11 +122,7 @@ def register(engine: Engine) -> None:
         @json_errors
         async def delete(self, request: web.Request, workflow_id: str, step_id: str
                          ) -> web.Response:
-            require(request, "admin")
-            tenant = tenant_of(request)
-            head = await find_workflow(engine, tenant, workflow_id)
-            definition = copy.deepcopy(_latest(engine, tenant, head))
-            steps = definition.get("steps") or []
+            head, definition, steps = await _editable(engine, request, workflow_id)
             steps.pop(_index(steps, step_id))
             if "edges" in definition:
                 definition["edges"] = [e for e in definition["edges"] if isinstance(e, dict)

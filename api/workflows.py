@@ -198,6 +198,12 @@ def register(engine: Engine) -> None:
         await find_workflow(engine, principal.tenant, workflow_id)
         return await submit(engine, principal, op, {"id": workflow_id, **payload})
 
+    async def op_then_present(request: web.Request, workflow_id: str, op: str
+                              ) -> web.Response:
+        await simple_op(request, workflow_id, op, "admin")
+        head = await find_workflow(engine, tenant_of(request), workflow_id)
+        return json_response(present(engine, tenant_of(request), head))
+
     @app.page("/api/workflows")
     class Workflows(faust.web.View):
         @json_errors
@@ -229,9 +235,7 @@ def register(engine: Engine) -> None:
         @json_errors
         async def delete(self, request: web.Request, workflow_id: str) -> web.Response:
             """Archive (soft delete, reference 003); `.../permanent` removes it."""
-            await simple_op(request, workflow_id, "workflow.archive", "admin")
-            head = await find_workflow(engine, tenant_of(request), workflow_id)
-            return json_response(present(engine, tenant_of(request), head))
+            return await op_then_present(request, workflow_id, "workflow.archive")
 
     @app.page("/api/workflows/{workflow_id}/versions")
     class Versions(faust.web.View):
@@ -282,9 +286,7 @@ def register(engine: Engine) -> None:
     class Unarchive(faust.web.View):
         @json_errors
         async def post(self, request: web.Request, workflow_id: str) -> web.Response:
-            await simple_op(request, workflow_id, "workflow.unarchive", "admin")
-            head = await find_workflow(engine, tenant_of(request), workflow_id)
-            return json_response(present(engine, tenant_of(request), head))
+            return await op_then_present(request, workflow_id, "workflow.unarchive")
 
     @app.page("/api/workflows/{workflow_id}/permanent")
     class Permanent(faust.web.View):
