@@ -6,6 +6,7 @@ file; every token below is signed here with the matching private key.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -330,3 +331,26 @@ async def test_input_schema_is_checked_and_described(worker: WorkerProcess,
 
 def _unused(path: Path) -> None:  # keeps imports honest for type checkers
     del path
+
+
+async def test_a_key_made_on_one_worker_works_on_another_at_once(
+        spawn_worker: Any, http: httpx.AsyncClient) -> None:
+    """Auth state is on the registry changelog that every worker follows."""
+    one, two = spawn_worker(), spawn_worker()
+    owner = {"x-tenant-id": "spread"}
+    made = (await http.post(f"{one.url}/api/keys", headers=owner,
+                            json={"role": "admin"})).json()
+    headers = {"x-api-key": made["key"], "x-tenant-id": "spread"}
+    created = await http.post(f"{two.url}/api/workflows", json=SIMPLE, headers=headers)
+    assert created.status_code == 201, created.text
+    wf = created.json()["id"]
+    ran = await http.post(f"{one.url}/api/workflows/{wf}/run?wait=true",
+                          json={"input": {"v": 1}}, headers=headers)
+    assert ran.status_code == 200 and ran.json()["status"] == "completed"
+    await http.delete(f"{one.url}/api/keys/{made['keyId']}", headers=owner)
+    for _ in range(20):  # the other worker's replica is milliseconds behind
+        status = (await http.get(f"{two.url}/api/workflows", headers=headers)).status_code
+        if status == 401:
+            break
+        await asyncio.sleep(0.1)
+    assert status == 401
