@@ -3,28 +3,38 @@
 from __future__ import annotations
 
 from api import (
+    aliases,
+    credentials,
     health,
     keys,
     metrics,
+    openapi,
     run_queries,
     runs,
+    secrets,
     templates,
     workflow_steps,
     workflows,
 )
 from api.auth import Authenticator, middleware
+from api.errors import http_errors
 from streams.engine import Engine
 
 
 def register(engine: Engine) -> None:
     authenticator = Authenticator(engine.settings, engine.registry)
     engine.app.web.web_app.middlewares.append(middleware(authenticator))
+    engine.app.web.web_app.middlewares.append(http_errors)  # JSON 404/405 for unknown routes
     health.register(engine)
     metrics.register(engine)
+    openapi.register(engine)
     keys.register(engine)
     # plain paths first: aiohttp takes the first match, and /api/workflows/{id} matches them
     run_queries.register(engine)
     templates.register(engine)
+    secrets.register(engine)
+    credentials.register(engine)  # with its /api/v4/workflows/credentials alias
     workflows.register(engine)
     workflow_steps.register(engine)
     runs.register(engine)
+    aliases.register(engine)  # 002 and 004 paths onto the handlers above

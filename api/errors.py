@@ -55,3 +55,17 @@ def json_errors(handler: Handler) -> Handler:
             return ApiError(500, "internal error").response()
 
     return wrapper
+
+
+@web.middleware
+async def http_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """aiohttp's own answers (no such path, method not allowed...) as JSON errors too."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        response = ApiError(exc.status, (exc.reason or "error").lower()).response()
+        if "Allow" in exc.headers:
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response

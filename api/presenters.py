@@ -24,11 +24,16 @@ def _json(text: str | None) -> Any:
 def workflow(head: dict[str, Any], version: dict[str, Any]) -> dict[str, Any]:
     """One version of a workflow with the workflow's lifecycle fields."""
     definition = orjson.loads(version["definition"])
+    trigger = definition.get("trigger") or {"type": "manual"}
     return {"id": head["id"], **definition, "version": version["version"],
             "latestVersion": head["latest"], "publishedVersion": head["published"],
             "status": head["status"], "enabled": head["enabled"],
             "createdAt": iso(head["created_ms"]), "updatedAt": iso(head["updated_ms"]),
-            "createdBy": head["created_by"], "updatedBy": head["updated_by"]}
+            "createdBy": head["created_by"], "updatedBy": head["updated_by"],
+            # reference 002's names for the same facts
+            "trigger_type": trigger.get("type", "manual"),
+            "trigger_config": {k: v for k, v in trigger.items() if k != "type"},
+            "created_at": iso(head["created_ms"])}
 
 
 def version(head: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:

@@ -91,6 +91,16 @@ async def clear_pending(engine: Engine, request: web.Request) -> web.Response:
     return json_response({"cancelled": len(active), "runIds": [r for r, _ in active]})
 
 
+async def workflow_health(engine: Engine, request: web.Request, workflow_id: str
+                          ) -> web.Response:
+    tenant = tenant_of(request)
+    await find_workflow(engine, tenant, workflow_id)
+    now = now_ms()
+    figures: dict[str, Any] = await read(
+        engine, lambda tx: queries.health(tx, tenant, workflow_id, now))
+    return json_response(presenters.health(workflow_id, figures))
+
+
 def register(engine: Engine) -> None:
     """Registered before the workflow and run routes: `/api/workflows/runs` must not be
     read as the workflow `runs`."""
@@ -160,9 +170,4 @@ def register(engine: Engine) -> None:
     class Health(faust.web.View):
         @json_errors
         async def get(self, request: web.Request, workflow_id: str) -> web.Response:
-            tenant = tenant_of(request)
-            await find_workflow(engine, tenant, workflow_id)
-            now = now_ms()
-            figures: dict[str, Any] = await read(
-                engine, lambda tx: queries.health(tx, tenant, workflow_id, now))
-            return json_response(presenters.health(workflow_id, figures))
+            return await workflow_health(engine, request, workflow_id)

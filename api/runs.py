@@ -89,11 +89,15 @@ def check_input(workflow: dict[str, Any], payload: dict[str, Any]) -> None:
 
 
 async def start_run(engine: Engine, request: web.Request, workflow_id: str, *, field: str,
-                    wait: bool) -> web.Response:
+                    wait: bool, raw: bytes | None = None,
+                    payload: dict[str, Any] | None = None) -> web.Response:
+    """`raw` and `payload`: a body already read, and the input a caller (an alias) made of it."""
     principal = principal_of(request)
     tenant = principal.tenant
-    raw = await read_body(request)
-    payload = _payload(raw, field)
+    if raw is None:
+        raw = await read_body(request)
+    if payload is None:
+        payload = _payload(raw, field)
     key = _idempotency_key(request)
     timeout = query_float(request, "timeout", DEFAULT_WAIT_SECONDS, 0.1, MAX_WAIT_SECONDS)
     workflow = runnable(engine, tenant, await find_workflow(engine, tenant, workflow_id))

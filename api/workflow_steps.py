@@ -65,17 +65,63 @@ def _present(workflow_id: str, version: int, steps: list[dict[str, Any]], i: int
     return {"workflowId": workflow_id, "version": version, "step": {**steps[i], "order": i + 1}}
 
 
+async def _save(engine: Engine, request: web.Request, head: dict[str, Any],
+                definition: dict[str, Any], step_id: str, action: str) -> int:
+    principal = require(request, "admin")
+    stored = validated(definition)
+    result = await submit(engine, principal, "workflow.update", {
+        "id": head["id"], "definition": stored, "base_version": head["latest"],
+        "step": {"id": step_id, "action": action}})
+    return int(result["version"])
+
+
+async def add_step(engine: Engine, request: web.Request, workflow_id: str, body: Any
+                   ) -> web.Response:
+    """POST .../steps (also called by the 004 alias, api/aliases.py)."""
+    head, definition, steps = await _editable(engine, request, workflow_id)
+    step, order = _step_body(body)
+    if "id" not in step:
+        taken = {s.get("id") for s in steps}
+        step["id"] = next(f"step{n}" for n in range(1, len(steps) + 2)
+                          if f"step{n}" not in taken)
+    elif any(s.get("id") == step["id"] for s in steps):
+        raise ApiError(409, f"step {step['id']!r} already exists", field="id")
+    at = len(steps) if order is None else min(order - 1, len(steps))
+    steps.insert(at, step)
+    version = await _save(engine, request, head, definition, step["id"], "added")
+    return json_response(_present(workflow_id, version, steps, at), status=201)
+
+
+async def replace_step(engine: Engine, request: web.Request, workflow_id: str, step_id: str,
+                       body: Any) -> web.Response:
+    """PUT .../steps/{step_id}: replace or move one step."""
+    head, definition, steps = await _editable(engine, request, workflow_id)
+    i = _index(steps, step_id)
+    step, order = _step_body(body)
+    if step.setdefault("id", step_id) != step_id:
+        raise ApiError(400, "a step's id cannot change; delete and add it instead", field="id")
+    steps.pop(i)
+    at = i if order is None else min(order - 1, len(steps))
+    steps.insert(at, step)
+    version = await _save(engine, request, head, definition, step_id, "updated")
+    return json_response(_present(workflow_id, version, steps, at))
+
+
+async def delete_step(engine: Engine, request: web.Request, workflow_id: str, step_id: str
+                      ) -> web.Response:
+    """DELETE .../steps/{step_id} (edges to it go too)."""
+    head, definition, steps = await _editable(engine, request, workflow_id)
+    steps.pop(_index(steps, step_id))
+    if "edges" in definition:
+        definition["edges"] = [e for e in definition["edges"] if isinstance(e, dict)
+                               and step_id not in (e.get("from"), e.get("to"))]
+    version = await _save(engine, request, head, definition, step_id, "deleted")
+    return json_response({"workflowId": workflow_id, "version": version,
+                          "stepId": step_id, "deleted": True})
+
+
 def register(engine: Engine) -> None:
     app = engine.app
-
-    async def save(request: web.Request, head: dict[str, Any], definition: dict[str, Any],
-                   step_id: str, action: str) -> int:
-        principal = require(request, "admin")
-        stored = validated(definition)
-        result = await submit(engine, principal, "workflow.update", {
-            "id": head["id"], "definition": stored, "base_version": head["latest"],
-            "step": {"id": step_id, "action": action}})
-        return int(result["version"])
 
     @app.page("/api/workflows/{workflow_id}/steps")
     class Steps(faust.web.View):
@@ -89,44 +135,17 @@ def register(engine: Engine) -> None:
 
         @json_errors
         async def post(self, request: web.Request, workflow_id: str) -> web.Response:
-            head, definition, steps = await _editable(engine, request, workflow_id)
-            step, order = _step_body(await read_json(request))
-            if "id" not in step:
-                taken = {s.get("id") for s in steps}
-                step["id"] = next(f"step{n}" for n in range(1, len(steps) + 2)
-                                  if f"step{n}" not in taken)
-            elif any(s.get("id") == step["id"] for s in steps):
-                raise ApiError(409, f"step {step['id']!r} already exists", field="id")
-            at = len(steps) if order is None else min(order - 1, len(steps))
-            steps.insert(at, step)
-            version = await save(request, head, definition, step["id"], "added")
-            return json_response(_present(workflow_id, version, steps, at), status=201)
+            return await add_step(engine, request, workflow_id, await read_json(request))
 
     @app.page("/api/workflows/{workflow_id}/steps/{step_id}")
     class Step(faust.web.View):
         @json_errors
         async def put(self, request: web.Request, workflow_id: str, step_id: str
                       ) -> web.Response:
-            head, definition, steps = await _editable(engine, request, workflow_id)
-            i = _index(steps, step_id)
-            step, order = _step_body(await read_json(request))
-            if step.setdefault("id", step_id) != step_id:
-                raise ApiError(400, "a step's id cannot change; delete and add it instead",
-                               field="id")
-            steps.pop(i)
-            at = i if order is None else min(order - 1, len(steps))
-            steps.insert(at, step)
-            version = await save(request, head, definition, step_id, "updated")
-            return json_response(_present(workflow_id, version, steps, at))
+            return await replace_step(engine, request, workflow_id, step_id,
+                                      await read_json(request))
 
         @json_errors
         async def delete(self, request: web.Request, workflow_id: str, step_id: str
                          ) -> web.Response:
-            head, definition, steps = await _editable(engine, request, workflow_id)
-            steps.pop(_index(steps, step_id))
-            if "edges" in definition:
-                definition["edges"] = [e for e in definition["edges"] if isinstance(e, dict)
-                                       and step_id not in (e.get("from"), e.get("to"))]
-            version = await save(request, head, definition, step_id, "deleted")
-            return json_response({"workflowId": workflow_id, "version": version,
-                                  "stepId": step_id, "deleted": True})
+            return await delete_step(engine, request, workflow_id, step_id)

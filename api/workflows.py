@@ -29,7 +29,7 @@ from streams.control.workflows import ARCHIVED, STATUSES
 from streams.engine import Engine
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-READ_YOUR_WRITE_WAIT = 0.5  # replica lag is milliseconds; a 404 should not hang
+READ_YOUR_WRITE_WAIT = 2.0  # at most, for a replica catching up on a write made elsewhere
 # 000 filters by active/paused too: enabled or not, among the workflows not archived
 _LIST_STATUSES = (*STATUSES, "active", "paused")
 
@@ -53,10 +53,8 @@ def validated(body: Any) -> dict[str, Any]:
 async def find_workflow(engine: Engine, tenant: str, workflow_id: str) -> dict[str, Any]:
     """The workflow's head row, waiting briefly for one just written through another worker."""
     head = intake.workflow_head(engine, tenant, workflow_id)
-    if head is None:
-        await engine.registry.wait_for(
-            lambda _: intake.workflow_head(engine, tenant, workflow_id) is not None,
-            READ_YOUR_WRITE_WAIT)
+    if head is None:  # maybe just written through another worker: catch up, then look again
+        await engine.registry.sync(READ_YOUR_WRITE_WAIT)
         head = intake.workflow_head(engine, tenant, workflow_id)
     if head is None:
         raise ApiError(404, f"workflow {workflow_id!r} not found")
@@ -146,11 +144,19 @@ def _enabled(body: dict[str, Any]) -> bool | None:
     return enabled
 
 
+def _reference_shapes(body: dict[str, Any]) -> dict[str, Any]:
+    """002's definition / trigger_type / trigger_config body, as the canonical one."""
+    from api.aliases import normalize_body
+
+    return normalize_body(body)
+
+
 async def create(engine: Engine, request: web.Request, body: Any, *,
                  how: str = "created", source: str | None = None) -> web.Response:
     principal = require(request, "admin")
     if not isinstance(body, dict):
         raise ApiError(400, "body must be a JSON object", field="body")
+    body = _reference_shapes(body)
     template_id = body.get("template_id")
     template = None
     if template_id is not None:
@@ -178,6 +184,7 @@ async def update(engine: Engine, request: web.Request, workflow_id: str, body: A
     await find_workflow(engine, principal.tenant, workflow_id)
     if not isinstance(body, dict):
         raise ApiError(400, "body must be a JSON object", field="body")
+    body = _reference_shapes(body)
     status = body.get("status")
     if status is not None and not isinstance(status, str):
         raise ApiError(400, "status must be a string", field="status")
@@ -189,14 +196,20 @@ async def update(engine: Engine, request: web.Request, workflow_id: str, body: A
     return json_response(present(engine, principal.tenant, head))
 
 
+async def workflow_op(engine: Engine, request: web.Request, workflow_id: str, op: str,
+                      role: str, **payload: Any) -> dict[str, Any]:
+    """One lifecycle op (workflow.archive, .unarchive, .publish, .delete) by a caller of `role`."""
+    principal = require(request, role)
+    await find_workflow(engine, principal.tenant, workflow_id)
+    return await submit(engine, principal, op, {"id": workflow_id, **payload})
+
+
 def register(engine: Engine) -> None:
     app = engine.app
 
     async def simple_op(request: web.Request, workflow_id: str, op: str, role: str,
                         **payload: Any) -> dict[str, Any]:
-        principal = require(request, role)
-        await find_workflow(engine, principal.tenant, workflow_id)
-        return await submit(engine, principal, op, {"id": workflow_id, **payload})
+        return await workflow_op(engine, request, workflow_id, op, role, **payload)
 
     async def op_then_present(request: web.Request, workflow_id: str, op: str
                               ) -> web.Response:
@@ -211,8 +224,9 @@ def register(engine: Engine) -> None:
             tenant = tenant_of(request)
             page, limit, offset = pagination(request)
             found, total = _listed(engine, request, tenant)
+            data = [present(engine, tenant, h) for h in found[offset:offset + limit]]
             return json_response({
-                "data": [present(engine, tenant, h) for h in found[offset:offset + limit]],
+                "data": data, "workflows": data,  # workflows: reference 002's list shape
                 "page": page, "limit": limit, "offset": offset, "total": total,
                 "hasMore": offset + limit < total})
 

@@ -86,9 +86,10 @@ def parser() -> argparse.ArgumentParser:
                        help="with --base-url: the key's tenant")
     bench.set_defaults(func=_bench)
 
-    from hopflow import operator
+    from hopflow import operator, secrets_cli
 
     operator.add_parsers(sub)
+    secrets_cli.add_parsers(sub)
     return top
 
 

@@ -46,7 +46,7 @@ def validate_rule(rule: Any, where: str) -> list[Issue]:
         except TemplateError as exc:
             issues.append(Issue(f"{where}.field", str(exc)))
     op = rule.get("op", "equals")
-    if op not in _BINARY and op not in _UNARY:
+    if not isinstance(op, str) or (op not in _BINARY and op not in _UNARY):
         issues.append(Issue(f"{where}.op", f"unknown operator {op!r}; one of {OPERATORS}"))
     elif op in _BINARY and "value" not in rule:
         issues.append(Issue(f"{where}.value", f"is required for operator {op!r}"))

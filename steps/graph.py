@@ -143,7 +143,7 @@ def _steps(raw: Any, issues: list[Issue]) -> dict[str, Step]:
             issues.append(Issue(f"{where}.id", f"duplicate step id {step_id!r}"))
             continue
         type_name = item.get("type")
-        if type_name not in registry.STEP_TYPES:
+        if not isinstance(type_name, str) or type_name not in registry.STEP_TYPES:
             issues.append(Issue(f"{where}.type",
                                 f"unknown step type {type_name!r}; known: {registry.known()}"))
             continue
@@ -163,7 +163,8 @@ def _steps(raw: Any, issues: list[Issue]) -> dict[str, Step]:
 
 
 def _references(steps: dict[str, Step], raw_steps: list[Any], issues: list[Issue]) -> None:
-    index = {s.get("id"): i for i, s in enumerate(raw_steps) if isinstance(s, dict)}
+    index = {s.get("id"): i for i, s in enumerate(raw_steps)  # ids are hashable strings
+             if isinstance(s, dict) and isinstance(s.get("id"), str)}
     for step in steps.values():
         where = f"steps[{index[step.id]}]"
         if isinstance(step.next, str) and step.next not in steps:
@@ -189,7 +190,7 @@ def _edges(raw: Any, steps: dict[str, Step], issues: list[Issue]
             continue
         ok = True
         for end in ("from", "to"):
-            if edge.get(end) not in steps:
+            if not isinstance(edge.get(end), str) or edge.get(end) not in steps:
                 issues.append(Issue(f"{where}.{end}", f"dangling edge: no step with id "
                                                       f"{edge.get(end)!r}"))
                 ok = False
@@ -255,7 +256,7 @@ def compile_definition(definition: dict[str, Any]) -> Graph:
     initial = definition.get("initialStep") if graph_form else None
     if initial is None:
         initial = order[0] if order else None
-    elif initial not in steps:
+    elif not isinstance(initial, str) or initial not in steps:
         issues.append(Issue("initialStep", f"no step with id {initial!r}"))
     retry = _retry(definition.get("retry"), issues)
     graph = Graph(steps, order, initial, edges, graph_form, retry)

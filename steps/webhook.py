@@ -18,6 +18,7 @@ METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 DEFAULT_TIMEOUT = 10.0
 MAX_TIMEOUT = 120.0
 MAX_BODY_CHARS = 256_000
+CREDENTIAL_TYPES = ("http_bearer", "http_basic", "http_api_key")  # credential_id may name
 
 
 def validate(config: dict[str, Any], where: str) -> list[Issue]:
@@ -33,6 +34,8 @@ def validate(config: dict[str, Any], where: str) -> list[Issue]:
     headers = config.get("headers", {})
     if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
         issues.append(Issue(f"{where}.headers", "must be an object of string values"))
+    if "credential_id" in config and not isinstance(config["credential_id"], str):
+        issues.append(Issue(f"{where}.credential_id", "must be a string (a credential id)"))
     timeout = config.get("timeout", DEFAULT_TIMEOUT)
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not (
             0 < timeout <= MAX_TIMEOUT):
@@ -55,13 +58,43 @@ def _response_body(response: httpx.Response) -> Any:
     return text[:MAX_BODY_CHARS]
 
 
+def _apply_credential(credential: dict[str, Any], headers: dict[str, str],
+                      params: Any) -> httpx.BasicAuth | None:
+    """Put an HTTP credential (ctx.extras["credential"]) on the request; basic auth returned."""
+    ctype = credential.get("type")
+    if ctype == "http_bearer":
+        headers["Authorization"] = f"Bearer {credential['token']}"
+    elif ctype == "http_basic":
+        return httpx.BasicAuth(credential["username"], credential["password"])
+    elif ctype == "http_api_key":
+        name = credential.get("header_name") or "X-API-Key"
+        if credential.get("location") == "query":
+            if not isinstance(params, dict):
+                raise StepFailed("query must be an object to carry the API key credential")
+            params[name] = credential["api_key"]
+        else:
+            headers[name] = credential["api_key"]
+    else:
+        raise StepFailed(f"a webhook step cannot use a {ctype} credential; use one of "
+                         f"{', '.join(CREDENTIAL_TYPES)}")
+    return None
+
+
 async def execute(config: dict[str, Any], ctx: ExecContext) -> Outcome:
     method = str(config.get("method", "POST")).upper()
     url = str(config.get("url"))
     headers = {str(k): str(v) for k, v in (config.get("headers") or {}).items()}
     headers.setdefault("Idempotency-Key", ctx.idempotency_key)
+    query = config.get("query")
+    params: Any = dict(query) if isinstance(query, dict) else (query or {})
+    credential = ctx.extras.get("credential")
+    auth = _apply_credential(credential, headers, params) if credential else None
     body = config.get("body")
     request = {"method": method, "url": url, "headers": redact_headers(headers), "body": body}
+    if params:
+        request["query"] = params  # secrets in it are masked by the executor
+    if credential:
+        request["auth"] = credential["type"]
     try:
         check_url(url)
     except BlockedURL as exc:
@@ -72,7 +105,7 @@ async def execute(config: dict[str, Any], ctx: ExecContext) -> Outcome:
         headers.setdefault("Content-Type", "application/json")
     try:
         response = await guarded_client().request(
-            method, url, headers=headers, content=content, params=config.get("query"),
+            method, url, headers=headers, content=content, params=params or None, auth=auth,
             timeout=float(config.get("timeout", DEFAULT_TIMEOUT)))
     except httpx.TimeoutException as exc:
         raise StepFailed(f"timed out calling {url}", retryable=True, request=request) from exc

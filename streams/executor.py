@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 import orjson
 
 from schemas import DecodeError, codec
 from steps import registry
 from steps.base import ExecContext, StepFailed
+from steps.redact import redact, redact_text
+from streams import log_redaction, step_secrets
 from streams.engine import Engine, now_ms
 
 log = logging.getLogger(__name__)
@@ -18,6 +21,8 @@ _COMMAND = codec("run_command")
 
 
 def register(engine: Engine) -> None:
+    log_redaction.install()
+
     @engine.app.agent(engine.step_dispatch, name="step-executor",
                       concurrency=engine.settings.step_concurrency)
     async def step_executor(stream):  # type: ignore[no-untyped-def]
@@ -36,21 +41,42 @@ def register(engine: Engine) -> None:
                         "ok": False, "retryable": False, "output": None, "error": None,
                         "request": None, "started_ms": started, "ended_ms": started}
             try:
-                outcome = await module.execute(config, ctx)
-                finished.update(ok=True, output=orjson.dumps(outcome.output).decode(),
-                                request=_json(outcome.request))
-            except StepFailed as exc:
-                finished.update(error=str(exc), retryable=exc.retryable,
-                                request=_json(exc.request), output=_json(exc.output))
-            except Exception as exc:  # an unexpected error is the step's, not the worker's
-                log.exception("step %s of run %s crashed", job["step_id"], job["run_id"])
-                finished.update(error=f"{type(exc).__name__}: {exc}", retryable=True)
+                prepared = step_secrets.prepare(config, job["tenant"], engine.registry,
+                                                engine.keyring)
+            except StepFailed as exc:  # a missing secret or credential: fails for good
+                finished.update(error=str(exc), retryable=False)
+            except Exception as exc:  # no message: it might quote a decrypted value
+                log.error("step %s of run %s: reading its secrets failed (%s)",
+                          job["step_id"], job["run_id"], type(exc).__name__)
+                finished.update(error=f"could not read the step's secrets "
+                                      f"({type(exc).__name__})", retryable=False)
+            else:
+                ctx.extras.update(prepared.extras)
+                with log_redaction.using(prepared.plaintexts):
+                    await _execute(module, prepared, ctx, job, finished)
             finished["ended_ms"] = started + int((time.perf_counter() - t0) * 1000)
             command = {"id": f"fin:{job['seq']}:{job['attempt']}", "run_id": job["run_id"],
                        "tenant": job["tenant"], "ts_ms": now_ms(), "kind": "step_finished",
                        "request": None, "finished": finished, "timer_token": None,
                        "reason": None}
             await engine.run_commands.send(key=job["run_id"], value=_COMMAND.encode(command))
+
+
+async def _execute(module: Any, prepared: step_secrets.Prepared, ctx: ExecContext,
+                   job: dict[str, Any], finished: dict[str, Any]) -> None:
+    """Run the step; what it hands back is stored with the secrets it used masked."""
+    used = prepared.plaintexts
+    try:
+        outcome = await module.execute(prepared.config, ctx)
+        finished.update(ok=True, output=orjson.dumps(redact(outcome.output, used)).decode(),
+                        request=_json(redact(outcome.request, used)))
+    except StepFailed as exc:
+        finished.update(error=redact_text(str(exc), used), retryable=exc.retryable,
+                        request=_json(redact(exc.request, used)),
+                        output=_json(redact(exc.output, used)))
+    except Exception as exc:  # an unexpected error is the step's, not the worker's
+        log.exception("step %s of run %s crashed", job["step_id"], job["run_id"])
+        finished.update(error=redact_text(f"{type(exc).__name__}: {exc}", used), retryable=True)
 
 
 def _json(value: object) -> str | None:

@@ -225,7 +225,8 @@ def _dispatch(run: _Run, step_id: str, record: dict[str, Any], now: int,
     state = run.state
     step = run.graph.steps[step_id]
     try:
-        config = render(step.config, run.context())
+        # {{secrets...}} stay placeholders: only the executor decrypts (steps/templates.py)
+        config = render(step.config, run.context(), keep_secrets=True)
     except TemplateError as exc:
         _step_error(run, record, now, f"TemplateError: {exc}")
         _step_event(state, effects, record, now, retryable=False)

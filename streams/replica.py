@@ -34,6 +34,8 @@ class ChangelogReplica(Service):
         self.caught_up = asyncio.Event()
         self._changed = asyncio.Condition()
         self._consumer: AIOKafkaConsumer | None = None
+        self._next: dict[TopicPartition, int] = {}  # next offset to apply, per partition
+        self._offsets: AIOKafkaConsumer | None = None
 
     async def on_start(self) -> None:
         self._consumer = AIOKafkaConsumer(
@@ -44,6 +46,11 @@ class ChangelogReplica(Service):
         tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
         self._consumer.assign(tps)
         await self._consumer.seek_to_beginning(*tps)
+        # End offsets come over a connection of their own: on the follower's, the answer
+        # would queue behind its long-polling fetch (up to 500 ms; Kafka answers in order).
+        self._offsets = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None,
+                                         enable_auto_commit=False)
+        await self._offsets.start()
         self._targets = await self._consumer.end_offsets(tps)
         self.add_future(self._follow())
 
@@ -60,6 +67,8 @@ class ChangelogReplica(Service):
     async def on_stop(self) -> None:
         if self._consumer is not None:
             await self._consumer.stop()
+        if self._offsets is not None:
+            await self._offsets.stop()
 
     async def _follow(self) -> None:
         assert self._consumer is not None
@@ -67,7 +76,9 @@ class ChangelogReplica(Service):
         await self._check_caught_up()
         while not self.should_stop:
             batches = await consumer.getmany(timeout_ms=200)
-            for records in batches.values():
+            for tp, records in batches.items():
+                if records:
+                    self._next[tp] = records[-1].offset + 1
                 for record in records:
                     key = record.key.decode() if record.key is not None else None
                     if key is None:
@@ -98,6 +109,33 @@ class ChangelogReplica(Service):
             if await self._consumer.position(tp) < end:
                 return
         self.caught_up.set()
+
+    async def sync(self, timeout: float) -> bool:
+        """Wait until every write the broker had acknowledged when called is applied here.
+
+        Read-your-writes across workers: one ListOffsets round trip (~1 ms), then usually
+        no wait at all, instead of guessing how long the replica may lag.
+        """
+        consumer = self._consumer
+        if consumer is None or self._offsets is None:
+            return False
+        try:
+            ends = await asyncio.wait_for(self._offsets.end_offsets(list(self._targets)),
+                                          timeout)
+        except Exception:  # broker unreachable: the caller answers from what it has
+            return False
+
+        async def behind() -> list[TopicPartition]:
+            late = []
+            for tp, end in ends.items():
+                if self._next.get(tp, 0) < end and await consumer.position(tp) < end:
+                    late.append(tp)
+            return late
+
+        if not await behind():
+            return True
+        return await self.wait_for(lambda _: all(self._next.get(tp, 0) >= end
+                                                  for tp, end in ends.items()), timeout)
 
     async def wait_for(self, predicate: Callable[[dict[str, Any]], bool], timeout: float) -> bool:
         """Wait until predicate(data) holds (a write made elsewhere became visible here)."""

@@ -238,15 +238,24 @@ async def test_tenant_b_sees_nothing_of_tenant_a(worker: WorkerProcess, sink: An
     paused = (await http.post(f"{worker.url}/api/workflows/{wf}/run", headers=a,
                               json={"input": {"v": 2}})).json()["runId"]
     routes = routes_with_ids(worker.url, wf, run_id)
-    assert len(routes) >= 30
-    for method, path, body in routes:
-        response = await http.request(method, worker.url + path, json=body, headers=b)
-        if response.status_code == 200:  # a list: must not contain A's things
+    assert sum(1 for r in routes if r[3]) >= 30
+    query = {"run_id": run_id, "workflow_id": wf, "workflowId": wf, "execution_id": run_id,
+             "id": wf}
+    for method, path, body, names_a_thing in routes:
+        response = await http.request(method, worker.url + path, json=body, params=query,
+                                      headers=b)
+        assert response.status_code < 500, (method, path, response.text)
+        if response.status_code < 300:  # B's own (empty) lists, B's own new things
             assert wf not in response.text and run_id not in response.text, (method, path)
             assert paused not in response.text, (method, path)
-        else:
-            assert response.status_code == 404, (method, path, response.status_code,
-                                                  response.text)
+        if names_a_thing:  # a route about A's workflow or run: as if it did not exist
+            ghost = await http.request(
+                method, worker.url + path.replace(wf, "wf_ghost").replace(run_id, "run_ghost"),
+                json=body, params=query, headers=b)
+            assert response.status_code == ghost.status_code, (method, path, response.text)
+            # 404, or the same 4xx a made-up id gets (a body refused before any lookup)
+            assert response.status_code == 404 or 400 <= response.status_code < 500, (
+                method, path, response.status_code, response.text)
     # and A still has everything, unchanged
     assert (await http.get(f"{worker.url}/api/workflows/{wf}", headers=a)).json()["status"] \
         == "draft"
@@ -254,23 +263,33 @@ async def test_tenant_b_sees_nothing_of_tenant_a(worker: WorkerProcess, sink: An
             ).status_code == 200
 
 
-def routes_with_ids(base: str, wf: str, run_id: str) -> list[tuple[str, str, Any]]:
-    """Every route of the OpenAPI description that names a workflow, run or list."""
+def routes_with_ids(base: str, wf: str, run_id: str) -> list[tuple[str, str, Any, bool]]:
+    """Every operation of the OpenAPI description, with A's ids put into its path.
+
+    (method, path, body, whether the path names one of A's things). Bodies and query
+    strings carry A's ids too, for the routes that take them there (cancel by runId,
+    logs by run_id...).
+    """
     spec = httpx.get(f"{base}/api/openapi.json").json()
     found = []
+    ids = {"workflow_id": wf, "workflowId": wf, "id": wf, "run_id": run_id,
+           "runId": run_id, "step_id": "shape", "stepId": "shape", "key_id": "nope",
+           "credential_id": "nope", "template_id": "tpl_nope"}
     for path, item in spec["paths"].items():
         if "ingest" in path:
             continue
-        concrete = (path.replace("{workflowId}", wf).replace("{workflow_id}", wf)
-                    .replace("{id}", wf).replace("{runId}", run_id).replace("{run_id}", run_id)
-                    .replace("{stepId}", "shape").replace("{step_id}", "shape"))
+        concrete = path
+        for name, value in ids.items():
+            concrete = concrete.replace("{" + name + "}", value)
         if "{" in concrete:
-            continue
+            raise AssertionError(f"no id for a parameter of {path}")
+        names_a_thing = any(f"{{{n}}}" in path for n in ("workflow_id", "workflowId", "id",
+                                                           "run_id", "runId"))
         for method in item:
             if method in ("get", "post", "put", "delete", "patch"):
                 body = {"runId": run_id, "workflowId": wf, "workflow_id": wf, "name": "x",
                         "version": 1, "type": "transform", "config": {}}
-                found.append((method.upper(), concrete, body))
+                found.append((method.upper(), concrete, body, names_a_thing))
     return found
 
 

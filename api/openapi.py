@@ -1,0 +1,703 @@
+"""OpenAPI 3.1 description of the whole HTTP API, served at `GET /api/openapi.json` (public).
+
+The document is built once (then cached) from the declarative table `ENDPOINTS`:
+one `Endpoint` per (method, path) the worker serves, canonical routes and the
+reference aliases (api/aliases.py) alike. Each names its role (None: public),
+parameters, request body schema and success answers; the error answers are
+derived from it (401 for every authenticated call, 403 when the role is above
+member, 404 when the path names a resource, 400 when it reads parameters or a
+body, 413 with a body) plus the extra ones it declares (409, 503, 504...), all
+with the one error schema of api/errors.py. `tests/test_openapi.py` checks that
+the table and the router agree both ways, and `tests/test_openapi_e2e.py` runs
+schemathesis against a live worker with it.
+
+HEAD is answered for every GET path by Faust's views and is not listed.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+import orjson
+from aiohttp import web
+
+from api import aliases
+from schemas import statuses as st
+from streams.control.workflows import STATUSES as WORKFLOW_STATUSES
+from streams.engine import Engine
+
+PATH = "/api/openapi.json"
+TITLE = "hopflow"
+VERSION = "0.1.0"
+
+# ------------------------------------------------------------------ schema helpers
+
+Schema = dict[str, Any]
+STR: Schema = {"type": "string"}
+INT: Schema = {"type": "integer"}
+NUM: Schema = {"type": "number"}
+BOOL: Schema = {"type": "boolean"}
+ANY: Schema = {}
+OBJ: Schema = {"type": "object"}
+TIME: Schema = {"type": "string", "format": "date-time"}
+
+
+def ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def null(schema: Schema) -> Schema:
+    """The schema, or null."""
+    if set(schema) <= {"type", "format", "enum"} and isinstance(schema.get("type"), str):
+        out = {**schema, "type": [schema["type"], "null"]}
+        if "enum" in out:
+            out["enum"] = [*out["enum"], None]
+        return out
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def obj(props: dict[str, Schema], required: tuple[str, ...] | list[str] | None = None,
+        **extra: Any) -> Schema:
+    """An object; `required` defaults to every property listed."""
+    out: Schema = {"type": "object", "properties": props}
+    needed = list(props) if required is None else list(required)
+    if needed:
+        out["required"] = needed
+    out.update(extra)
+    return out
+
+
+def arr(items: Schema, **extra: Any) -> Schema:
+    return {"type": "array", "items": items, **extra}
+
+
+def enum(*values: Any) -> Schema:
+    return {"type": "string", "enum": list(values)}
+
+
+ID: Schema = {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"}
+RUN_STATUS = enum(*st.RUN_STATUSES)
+SECRET_NAME: Schema = {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"}
+JSON_TEXT: Schema = {"type": "string", "contentMediaType": "application/json"}
+STEP_STATUS = enum(st.RUNNING, st.WAITING, st.COMPLETED, st.FAILED, st.CANCELLED,
+                   st.TERMINATED)
+
+# ------------------------------------------------------------------ components
+
+_STEP = obj({"id": ID, "type": STR, "name": STR, "config": OBJ, "next": null(STR)},
+            required=("id", "type"))
+_RETRY = obj({"max_retries": {"type": "integer", "minimum": 0, "maximum": 10},
+              "backoff_seconds": {"type": "number", "minimum": 0, "maximum": 86400},
+              "max_backoff_seconds": {"type": "number", "minimum": 0, "maximum": 86400}},
+             required=())
+_TRIGGER = obj({"type": STR}, required=("type",))
+_EDGE = obj({"from": STR, "to": STR, "condition": OBJ}, required=("from", "to"))
+_DEFINITION_PROPS: dict[str, Schema] = {
+    "name": {"type": "string", "minLength": 1, "maxLength": 250},
+    "description": null({"type": "string", "maxLength": 1000}),
+    "trigger": _TRIGGER, "steps": arr(_STEP, maxItems=200), "edges": arr(_EDGE),
+    "initialStep": STR, "retry": _RETRY, "output": ANY,
+    "inputSchema": OBJ, "payload": OBJ}
+
+SCHEMAS: dict[str, Schema] = {
+    "Error": obj({"error": obj({
+        "status": INT, "code": STR, "message": STR, "field": STR,
+        "issues": arr(obj({"field": STR, "message": STR}))},
+        required=("status", "code", "message"))}),
+    "Health": obj({"status": enum("ok", "starting"), "app": STR, "history": OBJ}),
+    "Step": _STEP,
+    "OrderedStep": {"allOf": [_STEP, obj({"order": {"type": "integer", "minimum": 1}})]},
+    "WorkflowInput": obj({
+        **_DEFINITION_PROPS, "id": ID, "enabled": BOOL, "status": enum("draft", "testing"),
+        "template_id": STR,
+        "definition": obj({k: v for k, v in _DEFINITION_PROPS.items()
+                           if k not in ("name", "description")}, required=()),
+        "trigger_type": enum(*aliases.TRIGGER_TYPES_002), "trigger_config": OBJ},
+        required=(), description="A workflow definition (steps/graph.py); also 002's "
+                                 "`definition` + `trigger_type` + `trigger_config`."),
+    "Workflow": obj({
+        "id": STR, "name": STR, "description": null(STR), "trigger": _TRIGGER,
+        "steps": arr(ref("Step")), "edges": arr(OBJ), "initialStep": STR, "retry": OBJ,
+        "output": ANY, "inputSchema": OBJ, "payload": OBJ,
+        "version": INT, "latestVersion": INT, "publishedVersion": null(INT),
+        "status": enum(*WORKFLOW_STATUSES), "enabled": BOOL,
+        "createdAt": TIME, "updatedAt": TIME, "createdBy": null(STR), "updatedBy": null(STR),
+        "trigger_type": STR, "trigger_config": OBJ, "created_at": TIME},
+        required=("id", "name", "version", "latestVersion", "publishedVersion", "status",
+                  "enabled", "createdAt", "updatedAt", "createdBy", "updatedBy",
+                  "trigger_type", "trigger_config", "created_at")),
+    "WorkflowList": obj({
+        "data": arr(ref("Workflow")), "workflows": arr(ref("Workflow")), "page": INT,
+        "limit": INT, "offset": INT, "total": INT, "hasMore": BOOL}),
+    "VersionList": obj({
+        "workflowId": STR, "data": arr(obj({
+            "version": INT, "createdAt": null(TIME), "createdBy": null(STR), "stepCount": INT,
+            "latest": BOOL, "published": BOOL})),
+        "page": INT, "limit": INT, "offset": INT, "total": INT, "latest": INT,
+        "published": null(INT)}),
+    "AuditList": obj({
+        "workflowId": STR, "data": arr(obj({
+            "action": STR, "actor": null(STR), "version": null(INT), "at": null(TIME),
+            "detail": ANY, "id": {"type": ["string", "integer"]}})),
+        "page": INT, "limit": INT, "offset": INT, "total": INT, "hasMore": BOOL}),
+    "StepInput": obj({"id": ID, "type": STR, "name": STR, "config": OBJ, "next": null(STR),
+                      "order": {"type": "integer", "minimum": 1}}, required=("type",)),
+    "StepList": obj({"workflowId": STR, "version": INT, "data": arr(ref("OrderedStep"))}),
+    "StepResult": obj({"workflowId": STR, "version": INT, "step": ref("OrderedStep")}),
+    "StepDeleted": obj({"workflowId": STR, "version": INT, "stepId": STR,
+                        "deleted": {"const": True}}),
+    "Deleted": obj({"id": STR, "deleted": {"const": True}}),
+    "RunAccepted": obj({"runId": STR, "workflowId": STR, "status": STR},
+                       required=("runId", "status"),
+                       description="A run accepted and not over yet (a full Run when known)."),
+    "RunSummary": obj({
+        "runId": STR, "workflowId": STR, "workflowVersion": null(INT), "tenant": STR,
+        "trigger": null(STR), "status": RUN_STATUS, "currentStepId": null(STR),
+        "input": ANY, "result": ANY, "error": null(STR), "idempotencyKey": null(STR),
+        "startTime": null(TIME), "endTime": null(TIME), "duration": null(INT),
+        "cancelRequested": BOOL},
+        required=("runId", "workflowId", "workflowVersion", "tenant", "trigger", "status",
+                  "currentStepId", "input", "result", "error", "idempotencyKey", "startTime",
+                  "endTime", "duration")),
+    "StepExecution": obj({
+        "stepId": STR, "stepType": STR, "seq": INT, "attempt": INT, "status": STEP_STATUS,
+        "startTime": null(TIME), "endTime": null(TIME), "duration": null(INT),
+        "output": ANY, "error": null(STR), "request": ANY},
+        required=("stepId", "stepType", "seq", "attempt", "status", "startTime", "endTime",
+                  "duration", "error")),
+    "Run": {"allOf": [ref("RunSummary"), obj({
+        "stepExecutionHistory": arr(ref("StepExecution"))})]},
+    "RunList": obj({"data": arr(ref("RunSummary")), "page": INT, "limit": INT, "offset": INT,
+                    "total": INT, "totalCapped": BOOL, "hasMore": BOOL}),
+    "RunLogs": obj({"runId": STR, "workflowId": STR, "status": RUN_STATUS,
+                    "logs": arr({"allOf": [ref("StepExecution"), obj({
+                        "outputTruncated": BOOL, "httpStatus": INT, "retryable": BOOL},
+                        required=())]})}),
+    "Cleared": obj({"cancelled": INT, "runIds": arr(STR)}),
+    "RunDeleted": obj({"runId": STR, "deleted": {"const": True}}),
+    "Executions": obj({
+        "executions": arr(obj({
+            "id": STR, "workflow_id": STR, "version": null(INT), "status": RUN_STATUS,
+            "triggered_by": null(STR), "started_at": null(TIME), "completed_at": null(TIME),
+            "duration_ms": null(INT), "error": null(STR),
+            "execution_log": arr(obj({
+                "step_id": STR, "step_type": STR, "status": STEP_STATUS, "attempt": INT,
+                "started_at": null(TIME), "completed_at": null(TIME),
+                "duration_ms": null(INT), "error": null(STR)}))})),
+        "page": INT, "limit": INT, "total": INT, "has_more": BOOL}),
+    "WorkflowHealth": obj({
+        "workflowId": STR,
+        **{f"{kind}Runs{w}": INT for w in ("24h", "7d", "30d")
+           for kind in ("total", "success", "failed")},
+        "successRatePercent": null(NUM), "averageDurationMs": null(NUM),
+        "lastRunAt": null(TIME), "lastStatus": null(STR), "lastError": null(STR),
+        "lastErrorAt": null(TIME),
+        "windows": obj({w: obj({
+            "total": INT, "success": INT, "failed": INT, "cancelled": INT,
+            "successRatePercent": null(NUM), "averageDurationMs": null(NUM)})
+            for w in ("24h", "7d", "30d")})}),
+    "TemplateSummary": obj({"id": STR, "category": STR, "name": STR, "description": STR,
+                            "stepCount": INT, "triggerType": STR}),
+    "TemplateList": obj({"data": arr(ref("TemplateSummary")), "total": INT,
+                         "categories": arr(STR)}),
+    "Template": obj({"id": STR, "category": STR, "name": STR, "description": STR,
+                     "definition": OBJ}),
+    "InputMetadata": obj({"success": BOOL, "data": obj({
+        "workflowId": STR, "payload": OBJ, "schema": null(OBJ)})}),
+    "Key": obj({"keyId": STR, "name": STR, "role": enum("member", "admin", "owner"),
+                "prefix": STR, "createdAt": null(TIME), "createdBy": null(STR),
+                "revokedAt": null(TIME), "active": BOOL}),
+    "Tenant": obj({
+        "tenant": STR, "role": enum("member", "admin", "owner"), "actor": STR, "plan": STR,
+        "limits": obj({k: null(INT) for k in (
+            "workflows", "stepsPerWorkflow", "credentials", "executionsPerMinute",
+            "dailyRuns")} | {"maxRetries": INT}),
+        "usage": obj({"workflows": INT, "credentials": INT})}),
+    "Secret": obj({"name": STR, "createdAt": null(TIME), "updatedAt": null(TIME),
+                   "updatedBy": null(STR)}, required=("name",)),
+    "CredentialInput": obj({
+        "name": {"type": "string", "minLength": 1},
+        "type": {"type": ["string", "integer"],
+                 "description": "smtp, twilio, ftp, sftp, s3, http_bearer, http_basic, "
+                                "http_api_key, teams, slack, discord, azure_blob, box, "
+                                "dropbox (or 0-13)"},
+        "data": {"type": "object", "description": "the type's fields; secrets in plain "
+                                                  "text here, never shown again"}},
+        required=()),
+    "Credential": obj({"id": STR, "name": STR, "type": STR, "typeId": INT,
+                       "data": {"type": "object", "description": "secret fields masked"},
+                       "createdAt": null(TIME), "updatedAt": null(TIME)}),
+    "CredentialInput004": obj({"Name": STR, "CredentialType": {"type": ["integer", "string"]},
+                               "Data": OBJ}, required=()),
+    "Credential004": obj({"WorkflowCredentialId": STR, "Name": STR, "CredentialType": INT,
+                          "CredentialTypeName": STR, "Data": OBJ, "CreatedOn": null(TIME),
+                          "UpdatedOn": null(TIME)}),
+    # reference 002
+    "Execution002": obj({"execution_id": STR, "workflow_id": null(STR), "status": STR,
+                         "started_at": null(TIME)}, required=("execution_id", "status")),
+    # reference 004
+    "WorkflowInput004": obj({
+        "Name": {"type": "string", "minLength": 1, "maxLength": 250},
+        "Description": null({"type": "string", "maxLength": 1000}),
+        "TriggerEventType": {"anyOf": [
+            {"type": "integer", "minimum": 0, "maximum": len(aliases.EVENT_TYPES) - 1},
+            enum(*(name for name, _ in aliases.EVENT_TYPES))]},
+        "IsEnabled": BOOL,
+        "MaxRetryCount": {"type": "integer", "minimum": 0,
+                          "description": "capped at 5 (004's server-side ceiling)"},
+        "RetryBackoffBaseSeconds": {"type": "number", "minimum": 0, "maximum": 86400}},
+        required=(), description="004's WorkflowInput: Name and TriggerEventType are "
+                                 "required on create."),
+    "Step004": obj({
+        "WorkflowStepId": STR, "ActionType": null({"type": "integer", "minimum": 0,
+                                                   "maximum": len(aliases.ACTION_TYPES) - 1}),
+        "StepOrder": INT, "OutputTemplate": STR, "ActionConfig": STR,
+        "WorkflowCredentialId": null(STR), "IsEnabled": BOOL, "StepType": STR,
+        "Name": null(STR)}),
+    "StepInput004": obj({
+        "ActionType": {"type": "integer", "minimum": 0,
+                       "maximum": len(aliases.ACTION_TYPES) - 1},
+        "StepOrder": {"type": "integer", "minimum": 1},
+        "OutputTemplate": {"type": "string", "maxLength": aliases.MAX_TEMPLATE_BYTES},
+        "ActionConfig": {**JSON_TEXT, "description": "a JSON object, as a string"},
+        "WorkflowCredentialId": null({"type": ["string", "integer"]}),
+        "IsEnabled": BOOL, "Name": STR}, required=("ActionType",)),
+    "StepResult004": {"allOf": [ref("Step004"), obj({"WorkflowId": STR, "Version": INT})]},
+    "StepDeleted004": obj({"WorkflowId": STR, "WorkflowStepId": STR, "Version": INT,
+                           "Deleted": {"const": True}}),
+    "Workflow004": obj({
+        "WorkflowId": STR, "Name": STR, "Description": null(STR),
+        "TriggerEventType": null(INT), "IsEnabled": BOOL, "MaxRetryCount": INT,
+        "RetryBackoffBaseSeconds": NUM, "Steps": arr(ref("Step004")), "CreatedOn": TIME,
+        "UpdatedOn": TIME, "Status": enum(*WORKFLOW_STATUSES), "Version": INT}),
+    "Deleted004": obj({"WorkflowId": STR, "Deleted": {"const": True}, "Permanent": BOOL,
+                       "Status": null(STR)}),
+    "RunLog004": obj({
+        "WorkflowRunLogId": INT, "WorkflowStepId": STR, "StepType": STR, "Attempt": INT,
+        "Status": null(INT), "StatusName": STR, "RenderedOutput": null(STR),
+        "ActionResult": null(STR), "ErrorMessage": null(STR), "StartedOn": null(TIME),
+        "CompletedOn": null(TIME), "DurationMs": null(INT)}),
+    "Run004": obj({
+        "WorkflowRunId": STR, "WorkflowId": null(STR), "WorkflowVersion": null(INT),
+        "Status": null({"type": "integer", "minimum": 0, "maximum": 5}), "StatusName": STR,
+        "Trigger": null(STR), "InputPayload": ANY, "Result": ANY, "ErrorMessage": null(STR),
+        "StartedOn": null(TIME), "CompletedOn": null(TIME), "DurationMs": null(INT),
+        "CancelRequested": BOOL, "Logs": arr(ref("RunLog004"))},
+        required=("WorkflowRunId", "WorkflowId", "Status", "StatusName", "StartedOn",
+                  "CompletedOn")),
+    "Health004": obj({
+        "WorkflowId": STR,
+        **{f"{kind}Runs{w}": INT for w in ("24h", "7d", "30d")
+           for kind in ("Total", "Success", "Failed")},
+        "SuccessRatePercent": null(NUM), "AverageDurationMs": null(INT),
+        "LastRunOn": null(TIME), "LastStatus": null(STR), "LastError": null(STR),
+        "LastErrorOn": null(TIME)}),
+    "EventType004": obj({"Value": INT, "Name": STR, "Description": STR,
+                         "TemplateVariables": arr(STR)}),
+    "Cleared004": obj({"Count": INT, "WorkflowRunIds": arr(STR)}),
+}
+
+# ------------------------------------------------------------------ parameters
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    schema: Schema
+    where: str = "query"
+    description: str = ""
+    required: bool = False
+
+    def spec(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "in": self.where, "schema": self.schema,
+                               "required": self.required or self.where == "path"}
+        if self.description:
+            out["description"] = self.description
+        return out
+
+
+_PATH_IDS = {
+    "workflow_id": ("a workflow id", ID),
+    "run_id": ("a run id", {"type": "string", "minLength": 1, "maxLength": 200}),
+    "step_id": ("a step id", ID),
+    "key_id": ("an API key id", {"type": "string", "minLength": 1, "maxLength": 64}),
+    "template_id": ("a template id", {"type": "string", "minLength": 1, "maxLength": 200}),
+    "credential_id": ("a credential id", {"type": "string", "minLength": 1,
+                                          "maxLength": 200}),
+}
+PAGE = (Param("page", {"type": "integer", "minimum": 1}, description="1-based page"),
+        Param("limit", {"type": "integer", "minimum": 1, "maximum": 200},
+              description="page size (default 20)"),
+        Param("pageSize", {"type": "integer", "minimum": 1, "maximum": 200},
+              description="page size (004's name for limit)"),
+        Param("offset", {"type": "integer", "minimum": 0},
+              description="rows to skip (instead of page)"))
+RUN_FILTERS = (
+    Param("workflow_id", STR, description="only this workflow's runs"),
+    Param("workflowId", STR, description="same as workflow_id"),
+    Param("status", STR, description="one status or several, comma-separated: "
+                                     + ", ".join(st.RUN_STATUSES)),
+    Param("from", STR, description="started at or after (ISO 8601 or epoch ms)"),
+    Param("to", STR, description="started at or before (ISO 8601 or epoch ms)"),
+    *PAGE)
+VERSION_SELECTOR = Param("version", {"type": "string", "pattern": r"^(latest|published|\d+)$"},
+                         description="latest (default), published, or a version number")
+START = (Param("wait", BOOL, description="wait for the run to end (200) or the timeout (202)"),
+         Param("timeout", {"type": "number", "minimum": 0.1, "maximum": 300},
+               description="seconds to wait with wait=true (default 30)"),
+         Param("Idempotency-Key", {"type": "string", "minLength": 1, "maxLength": 255},
+               where="header", description="the same key and body name the same run"))
+
+# ------------------------------------------------------------------ endpoints
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str
+    summary: str
+    tag: str
+    ok: dict[int, Any]  # status -> schema (application/json), or (media type, schema)
+    role: str | None = "member"  # None: public
+    params: tuple[Param, ...] = ()
+    body: Schema | None = None
+    body_required: bool = False
+    errors: tuple[int, ...] = ()
+    description: str = ""
+
+    @property
+    def path_params(self) -> list[str]:
+        return [part[1:-1] for part in self.path.split("/") if part.startswith("{")]
+
+    def error_statuses(self) -> list[int]:
+        found = set(self.errors)
+        if self.role is not None:
+            found.add(401)
+            if self.role != "member":
+                found.add(403)
+        if self.path_params:
+            found.add(404)
+        if self.params or self.body is not None:
+            found.add(400)
+        if self.body is not None:
+            found.add(413)
+        return sorted(found)
+
+
+WRITE = (400, 404, 409, 504)  # a registry command: refusals and a timeout
+HISTORY = (503,)  # read from the history store, which may be down or starting
+WF = "/api/workflows/{workflow_id}"
+RUN = "/api/workflows/runs/{run_id}"
+V4 = aliases.V4
+V4WF = V4 + "/{workflow_id}"
+CRED = "/api/workflows/credentials"
+V4CRED = V4 + "/credentials"
+START_ANSWERS = {200: ref("Run"), 202: ref("RunAccepted")}
+STOP_ANSWERS = {200: ref("Run"), 202: ref("RunAccepted")}
+
+
+def _body(**props: Schema) -> Schema:
+    return obj(props, required=())
+
+
+ENDPOINTS: tuple[Endpoint, ...] = (
+    # -- service
+    Endpoint("GET", "/healthz", "Readiness: topics, tables and the replica", "service",
+             {200: ref("Health"), 503: ref("Health")}, role=None),
+    Endpoint("GET", "/metrics", "Prometheus metrics", "service",
+             {200: ("text/plain", STR)}, role=None),
+    Endpoint("GET", PATH, "This document", "service", {200: OBJ}, role=None),
+    # -- keys and tenant
+    Endpoint("GET", "/api/keys", "List API keys", "keys",
+             {200: obj({"data": arr(ref("Key")), "total": INT})}, role="owner"),
+    Endpoint("POST", "/api/keys", "Create an API key (shown once)", "keys",
+             {201: {"allOf": [ref("Key"), obj({"key": STR})]}}, role="owner",
+             body=_body(role=enum("member", "admin", "owner"),
+                        name={"type": "string", "maxLength": 100}), errors=WRITE),
+    Endpoint("DELETE", "/api/keys/{key_id}", "Revoke an API key", "keys", {200: ref("Key")},
+             role="owner", errors=WRITE),
+    Endpoint("GET", "/api/tenant", "The caller's tenant, role, plan, limits and usage",
+             "keys", {200: ref("Tenant")}),
+    # -- secrets (000)
+    Endpoint("GET", "/api/workflows/secrets", "List secrets (names only)", "secrets",
+             {200: obj({"data": arr(ref("Secret")), "total": INT})}),
+    Endpoint("POST", "/api/workflows/secrets", "Create or replace a secret", "secrets",
+             {200: {"allOf": [ref("Secret"), obj({"created": BOOL})]},
+              201: {"allOf": [ref("Secret"), obj({"created": BOOL})]}}, role="admin",
+             body=obj({"name": SECRET_NAME, "value": {"type": "string", "minLength": 1}}),
+             body_required=True, errors=(*WRITE, 503)),
+    Endpoint("DELETE", "/api/workflows/secrets", "Delete a secret", "secrets",
+             {200: obj({"name": STR, "deleted": {"const": True}})}, role="admin",
+             params=(Param("name", SECRET_NAME, description="the secret (or in the body)"),),
+             body=_body(name=SECRET_NAME), errors=WRITE),
+    # -- credentials (004's types)
+    Endpoint("GET", CRED, "List credentials (secrets masked)", "credentials",
+             {200: obj({"data": arr(ref("Credential")), "total": INT})}),
+    Endpoint("POST", CRED, "Create a credential", "credentials", {201: ref("Credential")},
+             role="admin", body=ref("CredentialInput"), body_required=True,
+             errors=(*WRITE, 503)),
+    Endpoint("GET", CRED + "/{credential_id}", "One credential (secrets masked)",
+             "credentials", {200: ref("Credential")}),
+    Endpoint("PUT", CRED + "/{credential_id}", "Update; secrets not resent are kept",
+             "credentials", {200: ref("Credential")}, role="admin",
+             body=ref("CredentialInput"), body_required=True, errors=(*WRITE, 503)),
+    Endpoint("DELETE", CRED + "/{credential_id}", "Delete a credential", "credentials",
+             {200: ref("Deleted")}, role="admin", errors=WRITE),
+    Endpoint("GET", V4CRED, "List credentials (004)", "reference 004",
+             {200: arr(ref("Credential004"))}),
+    Endpoint("POST", V4CRED, "Create a credential (004)", "reference 004",
+             {201: ref("Credential004")}, role="admin", body=ref("CredentialInput004"),
+             body_required=True, errors=(*WRITE, 503)),
+    Endpoint("GET", V4CRED + "/{credential_id}", "One credential (004)", "reference 004",
+             {200: ref("Credential004")}),
+    Endpoint("PUT", V4CRED + "/{credential_id}", "Update a credential (004)",
+             "reference 004", {200: ref("Credential004")}, role="admin",
+             body=ref("CredentialInput004"), body_required=True, errors=(*WRITE, 503)),
+    Endpoint("DELETE", V4CRED + "/{credential_id}", "Delete a credential (004)",
+             "reference 004",
+             {200: obj({"WorkflowCredentialId": STR, "Deleted": {"const": True}})},
+             role="admin", errors=WRITE),
+    # -- workflows
+    Endpoint("GET", "/api/workflows", "List workflows", "workflows", {200: ref("WorkflowList")},
+             params=(Param("search", STR, description="in name or description"),
+                     Param("status", STR, description="comma-separated: draft, testing, "
+                                                      "published, archived, active, paused"),
+                     Param("includeArchived", BOOL), *PAGE)),
+    Endpoint("POST", "/api/workflows", "Create a workflow (also from template_id)", "workflows",
+             {201: ref("Workflow")}, role="admin",
+             body={"allOf": [ref("WorkflowInput")],
+                   "anyOf": [{"required": ["name"]}, {"required": ["template_id"]}]},
+             body_required=True, errors=WRITE),
+    Endpoint("GET", WF, "One version of a workflow", "workflows", {200: ref("Workflow")},
+             params=(VERSION_SELECTOR,)),
+    Endpoint("PUT", WF, "Update: a new version, or an enabled/status toggle", "workflows",
+             {200: ref("Workflow")}, role="admin", body=ref("WorkflowInput"),
+             body_required=True, errors=WRITE),
+    Endpoint("DELETE", WF, "Archive (soft delete)", "workflows", {200: ref("Workflow")},
+             role="admin", errors=WRITE),
+    Endpoint("GET", WF + "/versions", "Versions, newest first", "workflows",
+             {200: ref("VersionList")}, params=PAGE),
+    Endpoint("GET", WF + "/audit", "Audit trail, newest first", "workflows",
+             {200: ref("AuditList")}, params=PAGE, errors=HISTORY),
+    Endpoint("POST", WF + "/publish", "Publish a version (runs start it)", "workflows",
+             {200: ref("Workflow")}, role="admin",
+             body=_body(version={"type": ["integer", "string"]}), errors=WRITE),
+    Endpoint("POST", WF + "/unarchive", "Back to draft", "workflows", {200: ref("Workflow")},
+             role="admin", errors=WRITE),
+    Endpoint("DELETE", WF + "/permanent", "Delete an archived workflow for good", "workflows",
+             {200: ref("Deleted")}, role="owner", errors=WRITE),
+    Endpoint("POST", WF + "/clone", "Clone as a draft \"(Copy)\"", "workflows",
+             {201: ref("Workflow")}, role="admin", body=_body(id=ID), errors=WRITE),
+    Endpoint("GET", WF + "/steps", "Steps with their order", "steps", {200: ref("StepList")}),
+    Endpoint("POST", WF + "/steps", "Add a step (a new version)", "steps",
+             {201: ref("StepResult")}, role="admin", body=ref("StepInput"),
+             body_required=True, errors=WRITE),
+    Endpoint("PUT", WF + "/steps/{step_id}", "Replace or move a step", "steps",
+             {200: ref("StepResult")}, role="admin", body=ref("StepInput"),
+             body_required=True, errors=WRITE),
+    Endpoint("DELETE", WF + "/steps/{step_id}", "Delete a step", "steps",
+             {200: ref("StepDeleted")}, role="admin", errors=WRITE),
+    Endpoint("GET", "/api/workflows/templates", "The template catalog", "templates",
+             {200: ref("TemplateList")}, params=(Param("category", STR),)),
+    Endpoint("POST", "/api/workflows/templates", "Create a workflow from a template (002)",
+             "templates", {201: ref("Workflow")}, role="admin",
+             body=obj({"template_id": STR, "name": STR, "description": STR, "id": ID,
+                       "enabled": BOOL}, required=("template_id",)),
+             body_required=True, errors=WRITE),
+    Endpoint("GET", "/api/workflows/templates/{template_id}", "One template", "templates",
+             {200: ref("Template")}),
+    Endpoint("GET", "/api/workflow/metadata/input/{workflow_id}", "Declared input (003)",
+             "workflows", {200: ref("InputMetadata")}, params=(VERSION_SELECTOR,)),
+    # -- runs
+    Endpoint("POST", WF + "/run", "Start a run (async, or sync with wait=true)", "runs",
+             START_ANSWERS, params=START, body=_body(input=OBJ), errors=(409, 503, 504)),
+    Endpoint("POST", "/api/workflow/start/{workflow_id}", "Start a run and wait (003)",
+             "runs", START_ANSWERS, params=START, body=_body(data=OBJ),
+             errors=(409, 503, 504)),
+    Endpoint("POST", "/api/workflow/start-async/{workflow_id}", "Start a run (003)", "runs",
+             START_ANSWERS, params=START, body=_body(data=OBJ), errors=(409, 503, 504)),
+    Endpoint("GET", RUN, "A run with its step history", "runs", {200: ref("Run")},
+             errors=HISTORY),
+    Endpoint("DELETE", RUN, "Delete an ended run", "runs", {200: ref("RunDeleted")},
+             role="admin", errors=(409, *HISTORY)),
+    Endpoint("GET", "/api/workflow/status/{run_id}", "A run (003's path)", "runs",
+             {200: ref("Run")}, errors=HISTORY),
+    Endpoint("POST", RUN + "/cancel", "Cancel (the step in flight finishes first)", "runs",
+             STOP_ANSWERS, body=_body(reason={"type": "string", "maxLength": 1000}),
+             errors=(409, *HISTORY)),
+    Endpoint("POST", RUN + "/terminate", "Terminate at once", "runs", STOP_ANSWERS,
+             body=_body(reason={"type": "string", "maxLength": 1000}),
+             errors=(409, *HISTORY)),
+    Endpoint("POST", "/api/workflow/management/cancel", "Cancel (003)", "runs", STOP_ANSWERS,
+             body=obj({"runId": STR, "reason": {"type": "string", "maxLength": 1000}},
+                      required=("runId",)), body_required=True, errors=(404, 409, *HISTORY)),
+    Endpoint("POST", "/api/workflow/management/terminate", "Terminate (003)", "runs",
+             STOP_ANSWERS,
+             body=obj({"runId": STR, "reason": {"type": "string", "maxLength": 1000}},
+                      required=("runId",)), body_required=True, errors=(404, 409, *HISTORY)),
+    Endpoint("GET", "/api/workflows/runs", "The tenant's runs, newest first", "runs",
+             {200: ref("RunList")}, params=RUN_FILTERS, errors=HISTORY),
+    Endpoint("GET", "/api/workflows/runs/pending", "Runs not over yet", "runs",
+             {200: ref("RunList")}, params=RUN_FILTERS, errors=HISTORY),
+    Endpoint("POST", "/api/workflows/runs/clear", "Cancel every pending run", "runs",
+             {200: ref("Cleared")}, role="admin",
+             params=(Param("workflow_id", STR, description="only this workflow's"),),
+             body=_body(workflowId=STR), errors=HISTORY),
+    Endpoint("GET", "/api/workflows/logs", "A run's step logs (run_id)", "runs",
+             {200: ref("RunLogs")}, params=(Param("run_id", STR), Param("runId", STR)),
+             errors=(404, *HISTORY)),
+    Endpoint("GET", RUN + "/logs", "A run's step logs", "runs", {200: ref("RunLogs")},
+             errors=HISTORY),
+    Endpoint("GET", WF + "/runs", "One workflow's runs", "runs", {200: ref("RunList")},
+             params=RUN_FILTERS, errors=HISTORY),
+    Endpoint("GET", WF + "/executions", "Executions with logs (002)", "runs",
+             {200: ref("Executions")},
+             params=(*RUN_FILTERS, Param("execution_id", STR)), errors=HISTORY),
+    Endpoint("GET", WF + "/health", "Health over 24 h / 7 d / 30 d", "runs",
+             {200: ref("WorkflowHealth")}, errors=HISTORY),
+    # -- reference 002
+    Endpoint("POST", WF + "/execute", "Start a run (002)", "reference 002",
+             {200: ref("Execution002"), 202: ref("Execution002")},
+             params=START[2:], body=_body(trigger_data=OBJ), errors=(409, 503, 504)),
+    # -- reference 004
+    Endpoint("GET", V4, "List workflows (004)", "reference 004",
+             {200: arr(ref("Workflow004"))},
+             params=(Param("search", STR), Param("status", STR),
+                     Param("includeArchived", BOOL))),
+    Endpoint("POST", V4, "Create a workflow (004)", "reference 004",
+             {201: ref("Workflow004")}, role="admin",
+             body={"allOf": [ref("WorkflowInput004")], "required": ["Name", "TriggerEventType"]},
+             body_required=True, errors=WRITE),
+    Endpoint("GET", V4WF, "A workflow with its steps (004)", "reference 004",
+             {200: ref("Workflow004")}, params=(VERSION_SELECTOR,)),
+    Endpoint("PUT", V4WF, "Update a workflow (004); steps are kept", "reference 004",
+             {200: ref("Workflow004")}, role="admin", body=ref("WorkflowInput004"),
+             body_required=True, errors=WRITE),
+    Endpoint("DELETE", V4WF, "Delete (owner: for good; admin: archive) (004)",
+             "reference 004", {200: ref("Deleted004")}, role="admin", errors=WRITE),
+    Endpoint("POST", V4WF + "/steps", "Add a step (004)", "reference 004",
+             {201: ref("StepResult004")}, role="admin", body=ref("StepInput004"),
+             body_required=True, errors=WRITE),
+    Endpoint("PUT", V4WF + "/steps/{step_id}", "Update a step (004)", "reference 004",
+             {200: ref("StepResult004")}, role="admin", body=ref("StepInput004"),
+             body_required=True, errors=WRITE),
+    Endpoint("DELETE", V4WF + "/steps/{step_id}", "Delete a step (004)", "reference 004",
+             {200: ref("StepDeleted004")}, role="admin", errors=WRITE),
+    Endpoint("GET", V4WF + "/runs", "One workflow's runs (004)", "reference 004",
+             {200: arr(ref("Run004"))}, params=RUN_FILTERS, errors=HISTORY),
+    Endpoint("GET", V4WF + "/health", "Health (004)", "reference 004",
+             {200: ref("Health004")}, errors=HISTORY),
+    Endpoint("POST", V4WF + "/test", "A test run with a sample or given event (004)",
+             "reference 004", {200: ref("Run004"), 202: ref("Run004")},
+             body=_body(EventPayloadJson={**JSON_TEXT, "description": "a JSON object, "
+                                                                     "as a string"}),
+             errors=(409, 503, 504)),
+    Endpoint("GET", V4 + "/runs", "The tenant's runs (004)", "reference 004",
+             {200: arr(ref("Run004"))}, params=RUN_FILTERS, errors=HISTORY),
+    Endpoint("GET", V4 + "/runs/pending", "Pending and running runs (004)", "reference 004",
+             {200: arr(ref("Run004"))}, params=RUN_FILTERS, errors=HISTORY),
+    Endpoint("GET", V4 + "/runs/{run_id}/logs", "A run's step logs (004)", "reference 004",
+             {200: arr(ref("RunLog004"))}, errors=HISTORY),
+    Endpoint("POST", V4 + "/runs/{run_id}/cancel", "Cancel a run (004)", "reference 004",
+             {200: ref("Run004")}, errors=(409, *HISTORY)),
+    Endpoint("POST", V4 + "/runs/clear", "Cancel every pending run (004)", "reference 004",
+             {200: ref("Cleared004")}, role="admin",
+             params=(Param("workflow_id", STR),), body=_body(workflowId=STR),
+             errors=HISTORY),
+    Endpoint("GET", V4 + "/eventtypes", "Trigger event types (004)", "reference 004",
+             {200: arr(ref("EventType004"))}),
+)
+
+# ------------------------------------------------------------------ the document
+
+SECURITY_SCHEMES = {
+    "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key",
+               "description": "hf_<key id>_<secret>, with x-tenant-id (servers)"},
+    "tenantId": {"type": "apiKey", "in": "header", "name": "x-tenant-id",
+                 "description": "the tenant the API key belongs to"},
+    "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+               "description": "HS256, RS256 or ES256; tenant and role from claims"},
+}
+SECURITY = [{"apiKey": [], "tenantId": []}, {"bearer": []}]
+# status -> (name in components/responses, description); the body is always the Error schema
+ERROR_RESPONSES = {
+    400: ("BadRequest", "Bad request: `field` names what is wrong"),
+    401: ("Unauthorized", "Missing or invalid credentials (the same body for every cause)"),
+    403: ("Forbidden", "The caller's role is too low"),
+    404: ("NotFound", "No such resource (or another tenant's)"),
+    409: ("Conflict", "Conflicts with the current state (archived, disabled, ended, changed)"),
+    413: ("PayloadTooLarge", "Body larger than 1 MiB"),
+    503: ("Unavailable", "Unavailable for now (store starting or down, no keyring): retry"),
+    504: ("Timeout", "Accepted, but not visible in time: retry the read"),
+}
+
+
+def _operation_id(endpoint: Endpoint) -> str:
+    words = [p.strip("{}").replace("-", "_") for p in endpoint.path.split("/")
+             if p and p != "api"]
+    return "_".join([endpoint.method.lower(), *words]).replace(".", "_")
+
+
+def _operation(endpoint: Endpoint) -> dict[str, Any]:
+    params = [Param(name, _PATH_IDS[name][1], "path", _PATH_IDS[name][0]).spec()
+              for name in endpoint.path_params]
+    params += [p.spec() for p in endpoint.params]
+    responses: dict[str, Any] = {}
+    for status, answer in sorted(endpoint.ok.items()):
+        media, schema = answer if isinstance(answer, tuple) else ("application/json", answer)
+        responses[str(status)] = {"description": "OK" if status < 300 else "Not ready",
+                                  "content": {media: {"schema": schema}}}
+    for status in endpoint.error_statuses():
+        responses[str(status)] = {
+            "$ref": f"#/components/responses/{ERROR_RESPONSES[status][0]}"}
+    op: dict[str, Any] = {"operationId": _operation_id(endpoint), "summary": endpoint.summary,
+                          "tags": [endpoint.tag], "responses": responses,
+                          "security": [] if endpoint.role is None else SECURITY}
+    if endpoint.role is not None:
+        op["x-role"] = endpoint.role
+    if endpoint.description:
+        op["description"] = endpoint.description
+    if params:
+        op["parameters"] = params
+    if endpoint.body is not None:
+        op["requestBody"] = {"required": endpoint.body_required,
+                             "content": {"application/json": {"schema": endpoint.body}}}
+    return op
+
+
+@functools.cache
+def document() -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    for endpoint in ENDPOINTS:
+        paths.setdefault(endpoint.path, {})[endpoint.method.lower()] = _operation(endpoint)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": TITLE, "version": VERSION,
+                 "description": "Multi-tenant workflow automation on Kafka. The canonical API "
+                                "is the /api/workflows family; reference 002, 003 and 004 "
+                                "paths and fields are served as aliases (api/aliases.py)."},
+        "servers": [{"url": "/"}],
+        "security": SECURITY,
+        "tags": [{"name": t} for t in dict.fromkeys(e.tag for e in ENDPOINTS)],
+        "paths": paths,
+        "components": {
+            "schemas": SCHEMAS, "securitySchemes": SECURITY_SCHEMES,
+            "responses": {name: {"description": text, "content": {
+                "application/json": {"schema": ref("Error")}}}
+                for name, text in ERROR_RESPONSES.values()}},
+    }
+
+
+@functools.cache
+def document_bytes() -> bytes:
+    return orjson.dumps(document())
+
+
+def register(engine: Engine) -> None:
+    @engine.app.page(PATH)
+    class OpenApi(faust.web.View):
+        async def get(self, request: web.Request) -> web.Response:
+            return web.Response(body=document_bytes(), content_type="application/json")
