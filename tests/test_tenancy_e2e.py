@@ -28,7 +28,7 @@ from tests.conftest import fresh_app_id
 from tests.helpers import create_workflow, run_and_wait
 from tests.tenants import NO_AUTH, make_key
 
-HS_SECRET = "test-shared-secret-0123456789abcdef"
+HS_SECRET = "test-shared-secret-0123456789abcdef-long-enough-for-hs384"
 ISSUER = "https://login.example.test"
 AUDIENCE = "hopflow"
 RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -200,7 +200,7 @@ async def test_bad_jwts_answer_401(worker: WorkerProcess, http: httpx.AsyncClien
     unsigned = jwt.encode({"tenant": "jwt-co", "role": "owner", "exp": int(now + 60)}, None,
                           algorithm="none")
     wrong_key = jwt.encode({"sub": "x", "tenant": "jwt-co", "role": "owner", "iss": ISSUER,
-                            "aud": AUDIENCE, "exp": int(now + 60)}, "not-the-secret-at-all-000",
+                            "aud": AUDIENCE, "exp": int(now + 60)}, "not-the-secret-at-all-" * 3,
                            algorithm="HS256")
     cases = {
         "expired": token(exp=now - 60),
