@@ -42,10 +42,12 @@ def bench(runs: int, concurrency: int, warmup: int, base_url: str | None,
         worker = WorkerProcess(app_id=f"bench-{int(time.time())}", bootstrap=settings.bootstrap,
                                home=home)
         print(f"worker: starting on {worker.url} (log {worker.log_path})", file=sys.stderr)
-        worker.start()
-        base_url = worker.url
-        headers = asyncio.run(_bench_key(settings.bootstrap, worker.app_id))
     try:
+        if worker is not None:
+            worker.start()  # inside the try: a failed start or key must not leave it running
+            base_url = worker.url
+            headers = asyncio.run(_bench_key(worker.bootstrap, worker.app_id))
+        assert base_url is not None
         result = asyncio.run(run_bench(base_url, runs, concurrency, warmup, headers=headers))
     finally:
         if worker is not None:
