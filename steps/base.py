@@ -32,10 +32,11 @@ class StepFailed(Exception):
 
 @dataclass
 class Outcome:
-    """What an executed step hands back to the run."""
+    """What an executed step hands back to the run; `credits` is the usage it bills."""
 
     output: Any = None
     request: dict[str, Any] | None = None
+    credits: int = 0
 
 
 @dataclass

@@ -22,7 +22,7 @@ from steps import registry
 from steps.base import StepFailed
 from steps.delay import seconds as delay_seconds
 from steps.graph import Graph, compile_definition
-from steps.templates import TemplateError, render
+from steps.templates import TemplateError, render, render_string
 
 MAX_STEP_EXECUTIONS = 1000
 # An I/O step whose result has not come back this long after its own timeout is
@@ -227,6 +227,10 @@ def _dispatch(run: _Run, step_id: str, record: dict[str, Any], now: int,
     try:
         # {{secrets...}} stay placeholders: only the executor decrypts (steps/templates.py)
         config = render(step.config, run.context(), keep_secrets=True)
+        if getattr(registry.get(step.type), "field_is_input", False) and "field" in config:
+            # a lookup's `field` path is resolved here, like a "{{path}}" value would be
+            config["value"] = render_string(f"{{{{{config['field']}}}}}", run.context(),
+                                            keep_secrets=True)
     except TemplateError as exc:
         _step_error(run, record, now, f"TemplateError: {exc}")
         _step_event(state, effects, record, now, retryable=False)

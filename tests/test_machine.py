@@ -230,3 +230,13 @@ def test_watchdog_is_disarmed_when_the_result_arrives() -> None:
     assert effects.clear_timer and state["timer_token"] is None
     state2, effects = machine.apply(state, timer(token), now=60_000)
     assert state2["status"] == "completed" and not effects.changed
+
+
+def test_a_lookup_field_is_resolved_into_its_value_at_dispatch() -> None:
+    definition = {"steps": [
+        {"id": "lookup", "type": "email_lookup", "config": {"field": "input.who.email"}}]}
+    _, effects = machine.apply(None, request(definition, {"who": {"email": "a@b.io"}}), now=1)
+    config = orjson.loads(DISPATCH.decode(effects.dispatch)["config"])
+    assert config == {"field": "input.who.email", "value": "a@b.io"}
+    _, effects = machine.apply(None, request(definition, {}), now=1)
+    assert orjson.loads(DISPATCH.decode(effects.dispatch)["config"])["value"] is None
