@@ -166,6 +166,7 @@ def guarded_client() -> httpx.AsyncClient:
         _client = httpx.AsyncClient(
             transport=GuardedTransport(limits),
             follow_redirects=False,
+            trust_env=False,  # no proxy or netrc from the environment: only this transport
             headers={"user-agent": "hopflow/0.1"},
             cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),  # keeps none
         )

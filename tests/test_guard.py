@@ -10,17 +10,26 @@ from __future__ import annotations
 
 import asyncio
 import re
+import socket
 import time
 from collections.abc import AsyncIterator
 
+import aiohttp
 import httpx
 import pytest
 import pytest_asyncio
 from aiohttp import web
+from aiohttp.abc import AbstractResolver, ResolveResult
 
 from steps import http, webhook
 from steps.base import ExecContext, StepFailed
-from steps.http import BlockedURL, ResponseTooLarge, TooManyRedirects, guarded_request
+from steps.http import (
+    BlockedURL,
+    GuardedResolver,
+    ResponseTooLarge,
+    TooManyRedirects,
+    guarded_request,
+)
 
 BIG = 6 * 1024 * 1024
 
@@ -238,3 +247,34 @@ async def test_webhook_step_fails_permanently_on_refusal(peer: Peer) -> None:
             await webhook.execute({"url": url, "method": "GET"}, ctx)
         assert not caught.value.retryable and caught.value.request["url"] == url
     assert peer.hits == 0
+
+
+class FixedAnswers(AbstractResolver):
+    """A DNS stand-in answering one name with fixed addresses (like a rebinding server)."""
+
+    def __init__(self, answers: list[str]) -> None:
+        self.answers = answers
+
+    async def resolve(self, host: str, port: int = 0,
+                      family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+        return [{"hostname": host, "host": a, "port": port, "family": socket.AF_INET,
+                 "proto": 0, "flags": 0} for a in self.answers]
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_resolver_keeps_only_allowed_addresses(peer: Peer,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The connector connects to what the guarded resolver returns, and only that."""
+    allow_local(monkeypatch)
+    url = f"http://rebind.test:{peer.port}/ok"
+    mixed = GuardedResolver(FixedAnswers(["10.0.0.1", "169.254.169.254", "127.0.0.1"]))
+    async with (aiohttp.ClientSession(connector=aiohttp.TCPConnector(resolver=mixed)) as session,
+                session.get(url) as response):  # only 127.0.0.1 was left to connect to
+        assert response.status == 200
+    private = GuardedResolver(FixedAnswers(["10.0.0.1", "169.254.169.254"]))
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(resolver=private)) as session:
+        with pytest.raises(BlockedURL, match=re.escape("rebind.test resolves to 10.0.0.1")):
+            await session.get(url)
+    assert peer.hits == 1
