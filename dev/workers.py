@@ -13,6 +13,10 @@ from pathlib import Path
 
 import httpx
 
+# Test/dev only: let steps call the local peers (bench sink, test servers) on 127.0.0.1
+# over plain http. Production workers get neither (the guard refuses both by default).
+LOCAL_PEERS_ENV = {"HOPFLOW_OUTBOUND_ALLOW": "127.0.0.1/32", "HOPFLOW_ALLOW_HTTP": "1"}
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -22,7 +26,11 @@ def free_port() -> int:
 
 @dataclass
 class WorkerProcess:
-    """One worker subprocess; `url` is its HTTP API."""
+    """One worker subprocess; `url` is its HTTP API.
+
+    `local_peers` (on by default, since every user of this class is a test, the bench or
+    a local run) adds LOCAL_PEERS_ENV; `env` still overrides it key by key.
+    """
 
     app_id: str
     bootstrap: str
@@ -30,6 +38,7 @@ class WorkerProcess:
     port: int = field(default_factory=free_port)
     partitions: int = 8
     env: dict[str, str] = field(default_factory=dict)
+    local_peers: bool = True
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -42,7 +51,8 @@ class WorkerProcess:
 
     def start(self, wait: float = 90.0) -> WorkerProcess:
         self.home.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "HOPFLOW_HOME": str(self.home), **self.env}
+        peers = LOCAL_PEERS_ENV if self.local_peers else {}
+        env = {**os.environ, **peers, "HOPFLOW_HOME": str(self.home), **self.env}
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [

@@ -8,7 +8,14 @@ import httpx
 import orjson
 
 from steps.base import ExecContext, Issue, Outcome, StepFailed
-from steps.http import BlockedURL, check_url, guarded_client, redact_headers
+from steps.http import (
+    BlockedURL,
+    Fetched,
+    ResponseTooLarge,
+    check_url,
+    guarded_request,
+    redact_headers,
+)
 from steps.templates import TemplateError, check
 
 name = "webhook"
@@ -48,11 +55,11 @@ def validate(config: dict[str, Any], where: str) -> list[Issue]:
     return issues
 
 
-def _response_body(response: httpx.Response) -> Any:
+def _response_body(response: Fetched) -> Any:
     text = response.text
     if "json" in response.headers.get("content-type", ""):
         try:
-            return orjson.loads(response.content)
+            return response.json()
         except orjson.JSONDecodeError:
             pass
     return text[:MAX_BODY_CHARS]
@@ -104,9 +111,11 @@ async def execute(config: dict[str, Any], ctx: ExecContext) -> Outcome:
         content = orjson.dumps(body)
         headers.setdefault("Content-Type", "application/json")
     try:
-        response = await guarded_client().request(
+        response = await guarded_request(
             method, url, headers=headers, content=content, params=params or None, auth=auth,
             timeout=float(config.get("timeout", DEFAULT_TIMEOUT)))
+    except (BlockedURL, ResponseTooLarge) as exc:  # refusals: asking again changes nothing
+        raise StepFailed(str(exc), request=request) from exc
     except httpx.TimeoutException as exc:
         raise StepFailed(f"timed out calling {url}", retryable=True, request=request) from exc
     except httpx.HTTPError as exc:

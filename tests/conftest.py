@@ -12,7 +12,7 @@ import pytest_asyncio
 
 from bench.sink import Sink
 from dev.kafka import BrokerSettings
-from dev.workers import WorkerProcess
+from dev.workers import LOCAL_PEERS_ENV, WorkerProcess
 from tests.tenants import KeyAuth
 
 pytest_plugins = ["tests.kafka_fixture", "tests.postgres_fixture"]
@@ -22,6 +22,19 @@ def fresh_app_id(name: str) -> str:
     """A new deployment id: fresh topics and consumer groups, so tests never share state."""
     short = "".join(c if c.isalnum() else "-" for c in name)[:30].strip("-")
     return f"t-{short}-{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def local_peers_allowed() -> Iterator[None]:
+    """In-process steps reach the test peers on 127.0.0.1 too (workers get the same env).
+
+    tests/test_guard.py clears these per test to prove the strict defaults.
+    """
+    mp = pytest.MonkeyPatch()
+    for name, value in LOCAL_PEERS_ENV.items():
+        mp.setenv(name, value)
+    yield
+    mp.undo()
 
 
 @pytest.fixture
