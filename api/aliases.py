@@ -37,12 +37,11 @@ from aiohttp import web
 
 from api import run_queries, runs, workflow_steps, workflows
 from api.auth import require
-from api.errors import ApiError, json_errors
+from api.errors import ApiError, json_errors, renamed_fields
 from api.presenters import iso
 from api.requests import parse_json, read_body, read_json, tenant_of
 from api.responses import json_response
 from schemas import statuses as st
-from steps.base import Issue
 from streams.engine import Engine, now_ms
 
 # ---------------------------------------------------------------- 002
@@ -199,16 +198,7 @@ def _field_004(field: str | None) -> str | None:
 
 async def _in_004(call: Awaitable[web.Response]) -> web.Response:
     """The canonical handler's answer; its errors with 004's field names."""
-    try:
-        return await call
-    except ApiError as exc:
-        if exc.field is None and not exc.issues:
-            raise
-        issues = [Issue(_field_004(i.field) or i.field, i.message) for i in exc.issues]
-        message = "; ".join(f"{i.field}: {i.message}" for i in issues) if issues \
-            else exc.message
-        raise ApiError(exc.status, message, field=_field_004(exc.field),
-                       issues=issues) from exc
+    return await renamed_fields(call, _field_004)
 
 
 def _body(response: web.Response) -> Any:

@@ -19,7 +19,7 @@ from aiohttp import web
 
 from api.auth import Principal, require
 from api.commands import submit
-from api.errors import ApiError, json_errors
+from api.errors import ApiError, json_errors, renamed_fields
 from api.presenters import iso
 from api.requests import read_json
 from api.responses import json_response
@@ -203,15 +203,7 @@ def _field_v4(field: str | None) -> str | None:
 
 async def _v4(call: Any) -> dict[str, Any]:
     """The canonical handler's answer; its errors with 004's field names."""
-    try:
-        return await call  # type: ignore[no-any-return]
-    except ApiError as exc:
-        if exc.field is None and not exc.issues:
-            raise
-        issues = [Issue(_field_v4(i.field) or i.field, i.message) for i in exc.issues]
-        message = "; ".join(f"{i.field}: {i.message}" for i in issues) if issues \
-            else exc.message
-        raise ApiError(exc.status, message, field=_field_v4(exc.field), issues=issues) from exc
+    return await renamed_fields(call, _field_v4)  # type: ignore[no-any-return]
 
 
 # ---------------------------------------------------------------- views

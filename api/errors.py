@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -69,3 +69,19 @@ async def http_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         if "Allow" in exc.headers:
             response.headers["Allow"] = exc.headers["Allow"]
         return response
+
+
+T = TypeVar("T")
+
+
+async def renamed_fields(call: Awaitable[T], rename: Callable[[str | None], str | None]) -> T:
+    """The call's answer; its errors with fields renamed (a reference shape's names)."""
+    try:
+        return await call
+    except ApiError as exc:
+        if exc.field is None and not exc.issues:
+            raise
+        issues = [Issue(rename(i.field) or i.field, i.message) for i in exc.issues]
+        message = "; ".join(f"{i.field}: {i.message}" for i in issues) if issues \
+            else exc.message
+        raise ApiError(exc.status, message, field=rename(exc.field), issues=issues) from exc

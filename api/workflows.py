@@ -22,7 +22,7 @@ from api.requests import pagination, query_bool, query_choices, read_json, tenan
 from api.responses import json_response
 from api.store import read
 from history import queries
-from schemas import input_schema
+from schemas import input_schema, template_catalog
 from steps.graph import InvalidDefinition, validate_workflow
 from streams import intake
 from streams.control.workflows import ARCHIVED, STATUSES
@@ -160,8 +160,6 @@ async def create(engine: Engine, request: web.Request, body: Any, *,
     template_id = body.get("template_id")
     template = None
     if template_id is not None:
-        from schemas import template_catalog
-
         template = template_catalog.get_template(template_id) \
             if isinstance(template_id, str) else None
         if template is None:

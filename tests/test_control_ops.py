@@ -2,34 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from streams.control.agent import apply
-from streams.control.base import Tx
+from tests.control_table import Table
 
 DEF = {"name": "W", "steps": [{"id": "a", "type": "transform", "config": {"fields": {}}}]}
-
-
-class Table(dict):  # type: ignore[type-arg]
-    """What the agent does with a Tx: commit its writes."""
-
-    def run(self, op: str, payload: dict[str, Any], *, tenant: str = "t", plan: str = "paid",
-            n: list[int] = [0]) -> dict[str, Any]:  # noqa: B006 (a counter for ids)
-        n[0] += 1
-        tx = Tx(self, tenant, f"c{n[0]}", "key:k1", 1000 + n[0], plan)
-        outcome = apply(tx, op, payload)
-        for key, entry in tx.committed():
-            if entry is None:
-                self.pop(key, None)
-            else:
-                self[key] = entry
-        self.last_events = tx.events
-        return outcome
-
-    def body(self, key: str) -> dict[str, Any]:
-        return self[key]["body"]  # type: ignore[no-any-return]
 
 
 @pytest.fixture

@@ -6,29 +6,7 @@ from typing import Any
 
 import pytest
 
-from streams.control.agent import apply
-from streams.control.base import Tx
-
-
-class Table(dict):  # type: ignore[type-arg]
-    """The registry table; `run` commits a command's writes as the agent does."""
-
-    n = 0
-
-    def run(self, op: str, payload: dict[str, Any], *, tenant: str = "t", plan: str = "paid",
-            actor: str = "key:k1") -> dict[str, Any]:
-        Table.n += 1
-        tx = Tx(self, tenant, f"c{Table.n}", actor, 1000 + Table.n, plan)
-        outcome = apply(tx, op, payload)
-        for key, entry in tx.committed():
-            if entry is None:
-                self.pop(key, None)
-            else:
-                self[key] = entry
-        return outcome
-
-    def body(self, key: str) -> dict[str, Any]:
-        return self[key]["body"]  # type: ignore[no-any-return]
+from tests.control_table import Table
 
 
 @pytest.fixture

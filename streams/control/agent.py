@@ -78,11 +78,7 @@ def register(engine: Engine) -> None:
             tx = Tx(table, tenant, command["id"], command["actor"], now_ms(),
                     engine.settings.default_plan)
             outcome = apply(tx, command["op"], payload)
-            for key, entry in tx.committed():
-                if entry is None:
-                    table.pop(key, None)
-                else:
-                    table[key] = entry
+            tx.write_to(table)
             for item in tx.events:
                 await engine.workflow_events.send(
                     key=f"{tenant}/{item.workflow_id}", value=we.encode(

@@ -7,7 +7,7 @@ command, so a refused change leaves nothing behind.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,10 +87,13 @@ class Tx:
         row = self.get("plan", "current")
         return plan_named(row["plan"] if row else self.default_plan)
 
-    def committed(self) -> Iterable[tuple[str, Any]]:
-        """(key, entry or None for a delete) in write order."""
+    def write_to(self, table: MutableMapping[str, Any]) -> None:
+        """Apply this command's writes to the registry table, in write order."""
         for key, written in self.writes.items():
-            yield key, None if written is _DELETED else written
+            if written is _DELETED:
+                table.pop(key, None)
+            else:
+                table[key] = written
 
 
 Op = Callable[[Tx, dict[str, Any]], dict[str, Any]]
