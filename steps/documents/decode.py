@@ -3,12 +3,37 @@
 from __future__ import annotations
 
 import codecs
+import re
 
 from charset_normalizer import from_bytes
 
 from steps.documents.shape import DocumentError
 
 _SAMPLE = 256 * 1024  # detection reads a sample; decoding then covers the whole document
+_CHAOS_SLACK = 0.02
+_LEGACY = re.compile(r"^(cp[4-9]\d\d|mac_\w+)$")  # DOS and old Mac code pages
+WESTERN = "cp1252"
+
+
+def _detected(sample: bytes) -> str:
+    """charset-normalizer's pick, with a tie-break for short single-byte samples.
+
+    Short Latin-1/Windows-1252 text decodes without "chaos" in many code pages, and the
+    detector may then name a DOS one (cp775 for a German CSV). Among the equally clean
+    candidates, DOS/Mac code pages go last and the Western one (cp1252, the usual
+    spreadsheet export) is preferred; `encoding` in the config overrides all of this.
+    """
+    results = list(from_bytes(sample))
+    if not results:
+        raise DocumentError("unreadable encoding: the document is not text in any "
+                            "encoding that could be detected")
+    floor = min(m.chaos for m in results)
+    clean = [m for m in results if m.chaos <= floor + _CHAOS_SLACK]
+    clean.sort(key=lambda m: bool(_LEGACY.match(m.encoding)))  # stable: keeps the order
+    for match in clean:
+        if WESTERN in match.could_be_from_charset:
+            return WESTERN  # same text as match.encoding, by the detector's own account
+    return clean[0].encoding
 
 
 def decode(data: bytes, encoding: str | None = None) -> tuple[str, str]:
@@ -30,12 +55,9 @@ def decode(data: bytes, encoding: str | None = None) -> tuple[str, str]:
     if b"\x00" in data[:_SAMPLE] and not data.startswith((codecs.BOM_UTF16_LE,
                                                          codecs.BOM_UTF16_BE)):
         raise DocumentError("the document is binary, not text (NUL bytes and no UTF-16 mark)")
-    best = from_bytes(data[:_SAMPLE]).best()
-    if best is None:
-        raise DocumentError("unreadable encoding: the document is not text in any "
-                            "encoding that could be detected")
+    encoding = _detected(data[:_SAMPLE])
     try:
-        return data.decode(best.encoding), best.encoding
+        return data.decode(encoding), encoding
     except UnicodeDecodeError as exc:
-        raise DocumentError(f"unreadable encoding: detected {best.encoding}, "
+        raise DocumentError(f"unreadable encoding: detected {encoding}, "
                             f"but the document does not decode as it ({exc.reason})") from None

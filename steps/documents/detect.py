@@ -30,7 +30,8 @@ def _from_name(name: str | None) -> str | None:
 
 def detect(data: bytes, content_type: str | None = None, name: str | None = None) -> str:
     """PDF by its magic bytes first (a mislabelled PDF is still a PDF); then a specific
-    content type, the file extension, text/plain, and finally the first character."""
+    content type, the file extension, text/plain, and finally the content itself (JSON
+    by its first character, CSV by a delimiter counted alike on every line)."""
     head = data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n")
     if head.startswith(b"%PDF-"):
         return "pdf"
@@ -44,4 +45,18 @@ def detect(data: bytes, content_type: str | None = None, name: str | None = None
         return by_type
     if head[:1] in (b"{", b"["):
         return "json"
-    return "text"
+    return "csv" if _looks_tabular(data[:8192]) else "text"
+
+
+def _looks_tabular(sample: bytes) -> bool:
+    """At least two lines, each with the same (non-zero) count of one delimiter."""
+    lines = [line for line in sample.splitlines()[:20] if line.strip()]
+    if len(sample) == 8192 and len(lines) > 2:
+        lines = lines[:-1]  # the last line may be cut
+    if len(lines) < 2:
+        return False
+    for delimiter in (b",", b";", b"\t", b"|"):
+        counts = {line.count(delimiter) for line in lines}
+        if len(counts) == 1 and counts != {0}:
+            return True
+    return False

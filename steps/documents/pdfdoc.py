@@ -45,7 +45,7 @@ def parse_pdf(data: bytes, *, max_pages: int = DEFAULT_MAX_PAGES) -> dict[str, A
         used = 0
         truncated = count > max_pages
         for page in reader.pages[:max_pages]:
-            text = page.extract_text() or ""
+            text = (page.extract_text() or "").rstrip()
             size = len(text.encode())
             if used + size > OUTPUT_BUDGET // 2:
                 room = OUTPUT_BUDGET // 2 - used

@@ -35,7 +35,8 @@ OUTPUT: dict[str, str] = {
 def document(fmt: str, size: int, **fields: Any) -> dict[str, Any]:
     """Every OUTPUT key present (null when the format has none), so paths never vary."""
     out: dict[str, Any] = dict.fromkeys(OUTPUT)
-    out.update(format=fmt, size=size, truncated=False, **fields)
+    out.update(format=fmt, size=size, truncated=False)
+    out.update(fields)
     return out
 
 
