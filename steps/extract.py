@@ -28,7 +28,6 @@ name = "extract"
 kind = "pure"
 TITLE = "Extract named, typed fields from a parsed document (JMESPath, regex, JSON Schema)"
 ACTION_TYPE: int | None = None
-MAX_MATCHES = 1000
 CONFIG: dict[str, str] = {
     "source": "string: the document, a template (\"{{steps.parse}}\") or a path "
               "(steps.parse); paths and regexes read it",
@@ -86,8 +85,7 @@ def _value(spec: Spec, source: Any, clock: RegexClock) -> Any:
             raise StepFailed(f"field {spec.name!r}: the regex needs text, but "
                              f"{'path ' + spec.path if spec.path else 'the source'} is "
                              f"{type(text).__name__}")
-    found = run_regex(spec, text, clock)
-    return found[:MAX_MATCHES] if isinstance(found, list) else found
+    return run_regex(spec, text, clock)
 
 
 def _typed(spec: Spec, value: Any) -> Any:

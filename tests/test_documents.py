@@ -311,6 +311,9 @@ def test_extract_regex() -> None:
                                                                           "type": "integer"}}},
                             {"input": {"note": "ticket #77"}, "steps": {}})
     assert plain == {"n": 77}
+    many = run_extract({"source": "{{steps.parse}}", "fields": {
+        "digits": {"regex": r"\d", "all": True}}}, {"text": "7" * 3000})
+    assert many["digits"] == ["7"] * 1000  # at most 1000 matches
 
 
 def test_extract_schema_form() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import islice
 from typing import Any
 
 import regex
@@ -20,6 +21,7 @@ from steps.templates import TemplateError, compile_path
 MAX_FIELDS = 100
 MAX_PATTERN_CHARS = 1000
 MAX_TEXT_CHARS = 1_000_000  # regexes read at most this much text
+MAX_MATCHES = 1000  # for all: true
 REGEX_BUDGET_SECONDS = 0.25  # all of a step's regexes together (it runs in the run agent)
 _KEYS = frozenset({"path", "regex", "group", "all", "type", "required", "default", "format",
                    "items", "description"})
@@ -199,8 +201,8 @@ def run_regex(spec: Spec, text: str, clock: RegexClock) -> Any:
     text = text[:MAX_TEXT_CHARS]
     try:
         if spec.all:
-            return [_group(m, spec)
-                    for m in compiled.finditer(text, timeout=clock.remaining())]
+            matches = compiled.finditer(text, timeout=clock.remaining())
+            return [_group(m, spec) for m in islice(matches, MAX_MATCHES)]
         match = compiled.search(text, timeout=clock.remaining())
     except TimeoutError:
         raise RegexTimeout(f"field {spec.name!r}: the regex took longer than its time budget "
