@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from steps import condition, delay, transform, webhook
+from steps import condition, delay, extract, parse, transform, webhook
 from steps.lookups import domain, email, ip, phone
 
 STEP_TYPES: dict[str, ModuleType] = {
-    m.name: m for m in (transform, condition, delay, webhook, phone, email, domain, ip)}
+    m.name: m for m in (transform, condition, delay, webhook, phone, email, domain, ip,
+                         parse, extract)}
 
 
 def get(type_name: str) -> ModuleType:
