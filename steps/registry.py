@@ -5,10 +5,12 @@ from __future__ import annotations
 from types import ModuleType
 
 from steps import condition, delay, transform, webhook
+from steps.integrations import discord, integration, mail, slack, sms, teams
 from steps.lookups import domain, email, ip, phone
 
 STEP_TYPES: dict[str, ModuleType] = {
-    m.name: m for m in (transform, condition, delay, webhook, phone, email, domain, ip)}
+    m.name: m for m in (transform, condition, delay, webhook, phone, email, domain, ip,
+                        slack, teams, discord, mail, sms, integration)}
 
 
 def get(type_name: str) -> ModuleType:
