@@ -6,6 +6,7 @@ from api import (
     aliases,
     credentials,
     health,
+    integrations,
     keys,
     metrics,
     openapi,
@@ -34,6 +35,7 @@ def register(engine: Engine) -> None:
     templates.register(engine)
     secrets.register(engine)
     credentials.register(engine)  # with its /api/v4/workflows/credentials alias
+    integrations.register(engine)
     workflows.register(engine)
     workflow_steps.register(engine)
     runs.register(engine)

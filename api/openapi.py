@@ -235,6 +235,20 @@ SCHEMAS: dict[str, Schema] = {
     "Credential004": obj({"WorkflowCredentialId": STR, "Name": STR, "CredentialType": INT,
                           "CredentialTypeName": STR, "Data": OBJ, "CreatedOn": null(TIME),
                           "UpdatedOn": null(TIME)}),
+    "IntegrationInput": obj({
+        "name": {"type": "string", "minLength": 1, "maxLength": 250},
+        "integration_type": enum("slack", "teams", "discord", "email", "webhook"),
+        "workflow_id": null(STR),
+        "config": {"type": "object", "description": "slack/teams/discord: webhook_url "
+                   "(secret), channel; email: credential_id, to, cc, bcc, subject, template; "
+                   "webhook: url, method, headers (secret)"}}, required=()),
+    "Integration": obj({"id": STR, "name": STR, "integration_type": STR,
+                        "workflow_id": null(STR),
+                        "config": {"type": "object", "description": "secret fields masked"},
+                        "created_at": null(TIME), "updated_at": null(TIME)}),
+    "IntegrationList": obj({"data": arr(ref("Integration")),
+                            "integrations": arr(ref("Integration")), "total": INT,
+                            "page": INT, "limit": INT, "offset": INT, "hasMore": BOOL}),
     # reference 002
     "Execution002": obj({"execution_id": STR, "workflow_id": null(STR), "status": STR,
                          "started_at": null(TIME)}, required=("execution_id", "status")),
@@ -327,6 +341,8 @@ _PATH_IDS = {
     "template_id": ("a template id", {"type": "string", "minLength": 1, "maxLength": 200}),
     "credential_id": ("a credential id", {"type": "string", "minLength": 1,
                                           "maxLength": 200}),
+    "integration_id": ("an integration id", {"type": "string", "minLength": 1,
+                                             "maxLength": 200}),
 }
 PAGE = (Param("page", {"type": "integer", "minimum": 1}, description="1-based page"),
         Param("limit", {"type": "integer", "minimum": 1, "maximum": 200},
@@ -395,6 +411,7 @@ V4 = aliases.V4
 V4WF = V4 + "/{workflow_id}"
 CRED = "/api/workflows/credentials"
 V4CRED = V4 + "/credentials"
+INTEG = "/api/workflows/integrations"
 START_ANSWERS = {200: ref("Run"), 202: ref("RunAccepted")}
 STOP_ANSWERS = {200: ref("Run"), 202: ref("RunAccepted")}
 
@@ -460,6 +477,29 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "reference 004",
              {200: obj({"WorkflowCredentialId": STR, "Deleted": {"const": True}})},
              role="admin", errors=WRITE),
+    # -- integrations (002)
+    Endpoint("GET", INTEG, "List integrations, or one with ?id= (secrets masked)",
+             "integrations", {200: {"anyOf": [ref("IntegrationList"), ref("Integration")]}},
+             params=(Param("id", STR, description="one integration instead of the list"),
+                     Param("workflow_id", STR, description="only this workflow's"), *PAGE)),
+    Endpoint("POST", INTEG, "Create an integration (002)", "integrations",
+             {201: ref("Integration")}, role="admin", body=ref("IntegrationInput"),
+             body_required=True, errors=(*WRITE, 503)),
+    Endpoint("PUT", INTEG, "Update the integration ?id= (masked secrets kept)", "integrations",
+             {200: ref("Integration")}, role="admin",
+             params=(Param("id", STR, required=True, description="the integration"),),
+             body=ref("IntegrationInput"), body_required=True, errors=(*WRITE, 503)),
+    Endpoint("DELETE", INTEG, "Delete the integration ?id=", "integrations",
+             {200: ref("Deleted")}, role="admin",
+             params=(Param("id", STR, required=True, description="the integration"),),
+             errors=WRITE),
+    Endpoint("GET", INTEG + "/{integration_id}", "One integration (secrets masked)",
+             "integrations", {200: ref("Integration")}),
+    Endpoint("PUT", INTEG + "/{integration_id}", "Update an integration", "integrations",
+             {200: ref("Integration")}, role="admin", body=ref("IntegrationInput"),
+             body_required=True, errors=(*WRITE, 503)),
+    Endpoint("DELETE", INTEG + "/{integration_id}", "Delete an integration", "integrations",
+             {200: ref("Deleted")}, role="admin", errors=WRITE),
     # -- workflows
     Endpoint("GET", "/api/workflows", "List workflows", "workflows", {200: ref("WorkflowList")},
              params=(Param("search", STR, description="in name or description"),

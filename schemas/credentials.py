@@ -152,6 +152,12 @@ def _private_key(value: str) -> str | None:
     return None
 
 
+def _pem_cert(value: str) -> str | None:
+    if "-----BEGIN CERTIFICATE-----" not in value:
+        return "must be a PEM certificate (-----BEGIN CERTIFICATE-----)"
+    return None
+
+
 def _b64(value: str) -> str | None:
     try:
         base64.b64decode(value, validate=True)
@@ -186,6 +192,11 @@ SPECS: dict[CredentialType, TypeSpec] = {
         FieldSpec("from_address", pattern=r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+",
                   hint="an email address"),
         FieldSpec("use_tls", kind=bool, default=True),
+        # none | starttls | tls; when absent, use_tls decides (tls on port 465, else starttls)
+        FieldSpec("security", required=False, choices=("none", "starttls", "tls")),
+        # a PEM CA certificate to trust for this server (a private CA); never turns checks off
+        FieldSpec("ca_cert", required=False, multiline=True, max_length=16384,
+                  check=_pem_cert),
     )),
     CredentialType.TWILIO: TypeSpec((
         FieldSpec("account_sid", pattern=r"AC[0-9a-fA-F]{32}",

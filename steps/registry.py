@@ -5,11 +5,12 @@ from __future__ import annotations
 from types import ModuleType
 
 from steps import condition, delay, extract, parse, transform, webhook
+from steps.integrations import discord, integration, mail, slack, sms, teams
 from steps.lookups import domain, email, ip, phone
 
 STEP_TYPES: dict[str, ModuleType] = {
     m.name: m for m in (transform, condition, delay, webhook, phone, email, domain, ip,
-                         parse, extract)}
+                         parse, extract, slack, teams, discord, mail, sms, integration)}
 
 
 def get(type_name: str) -> ModuleType:

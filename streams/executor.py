@@ -13,7 +13,7 @@ from steps import registry
 from steps.base import ExecContext, StepFailed
 from steps.files import LocalFileStore
 from steps.redact import redact, redact_text
-from streams import log_redaction, step_secrets
+from streams import log_redaction, send_quota, step_secrets
 from streams.engine import Engine, now_ms
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,9 @@ def register(engine: Engine) -> None:
                                       f"({type(exc).__name__})", retryable=False)
             else:
                 ctx.extras.update(prepared.extras)
+                if getattr(module, "sends", False):  # email/sms: the plan's send caps
+                    ctx.extras["reserve"] = send_quota.reserver(
+                        engine, job["tenant"], f"{job['run_id']}:{job['seq']}")
                 with log_redaction.using(prepared.plaintexts):
                     await _execute(module, prepared, ctx, job, finished)
             finished["ended_ms"] = started + int((time.perf_counter() - t0) * 1000)

@@ -78,9 +78,46 @@ def prepare(config: dict[str, Any], tenant: str, registry: RegistryReader,
             prepared.config = fill_secrets(config, values)
         except TemplateError as exc:
             raise StepFailed(f"bad secret placeholder: {exc}") from None
-    if config.get("credential_id") is not None:
-        credential, plaintexts = _credential(config["credential_id"], tenant, registry,
-                                             keyring)
+    credential_id = config.get("credential_id")
+    if config.get("integration_id") is not None:
+        integration, plaintexts = _integration(config["integration_id"], tenant, registry,
+                                               keyring)
+        prepared.extras["integration"] = integration
+        prepared.plaintexts.extend(plaintexts)
+        credential_id = integration.get("credential_id")  # an email integration's smtp login
+    if credential_id is not None:
+        credential, plaintexts = _credential(credential_id, tenant, registry, keyring)
         prepared.extras["credential"] = credential
         prepared.plaintexts.extend(plaintexts)
     return prepared
+
+
+def _plaintexts(value: Any) -> list[str]:
+    """Every string inside a decrypted value (webhook headers are an object)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in _plaintexts(v)]
+    if isinstance(value, list):
+        return [t for v in value for t in _plaintexts(v)]
+    return []
+
+
+def _integration(integration_id: Any, tenant: str, registry: RegistryReader,
+                 keyring: Keyring) -> tuple[dict[str, Any], list[str]]:
+    """A saved integration (002): its type and config, secret fields decrypted."""
+    if not isinstance(integration_id, str):
+        raise StepFailed("integration_id must be a string")
+    row = registry.get("integration", tenant, integration_id)
+    if row is None:
+        raise StepFailed(f"integration {integration_id!r} not found (deleted?)")
+    secret: Any = {}
+    if row.get("secret_names"):
+        text = _decrypt(keyring, row["ciphertext"], f"integration {integration_id!r}")
+        try:
+            secret = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            secret = None
+        if not isinstance(secret, dict):
+            raise StepFailed(f"integration {integration_id!r} holds unreadable secrets")
+    return {**row["public"], **secret, "type": row["type"]}, _plaintexts(secret)
