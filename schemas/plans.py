@@ -20,7 +20,7 @@ PLANS = {
     "free": Plan("free", 3, 5, 2, 5, 5, 50),
     "paid": Plan("paid", 28, 20, 20, 5, 60, None),
     # internal tenants (the bench, the operator's own automations)
-    "unlimited": Plan("unlimited", None, None, None, 10, None, None),
+    "unlimited": Plan("unlimited", None, None, None, 5, None, None),
 }
 DEFAULT_PLAN = "free"
 
