@@ -24,7 +24,7 @@ from steps.base import ExecContext, StepFailed
 from steps.errors import PERMANENT, TRANSIENT
 from steps.lookups import company, darkweb
 from tests.conftest import fresh_app_id
-from tests.helpers import create_workflow, run_and_wait
+from tests.helpers import create_workflow
 
 TOKEN = "prov-token-8c1d0f"  # must never show in a step log
 PORT = free_port()
