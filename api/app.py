@@ -14,6 +14,7 @@ from api import (
     runs,
     secrets,
     templates,
+    usage,
     workflow_steps,
     workflows,
 )
@@ -32,6 +33,7 @@ def register(engine: Engine) -> None:
     keys.register(engine)
     # plain paths first: aiohttp takes the first match, and /api/workflows/{id} matches them
     run_queries.register(engine)
+    usage.register(engine)
     templates.register(engine)
     secrets.register(engine)
     credentials.register(engine)  # with its /api/v4/workflows/credentials alias

@@ -40,6 +40,7 @@ STR: Schema = {"type": "string"}
 INT: Schema = {"type": "integer"}
 NUM: Schema = {"type": "number"}
 BOOL: Schema = {"type": "boolean"}
+DATE: Schema = {"type": "string", "format": "date"}
 ANY: Schema = {}
 OBJ: Schema = {"type": "object"}
 TIME: Schema = {"type": "string", "format": "date-time"}
@@ -165,7 +166,9 @@ SCHEMAS: dict[str, Schema] = {
     "StepExecution": obj({
         "stepId": STR, "stepType": STR, "seq": INT, "attempt": INT, "status": STEP_STATUS,
         "startTime": null(TIME), "endTime": null(TIME), "duration": null(INT),
-        "output": ANY, "error": null(STR), "request": ANY},
+        "output": ANY, "error": null(STR), "request": ANY,
+        "errorClass": {"enum": ["transient", "permanent", None],
+                       "description": "a failed attempt's class (transient ones retry)"}},
         required=("stepId", "stepType", "seq", "attempt", "status", "startTime", "endTime",
                   "duration", "error")),
     "Run": {"allOf": [ref("RunSummary"), obj({
@@ -216,6 +219,12 @@ SCHEMAS: dict[str, Schema] = {
             "workflows", "stepsPerWorkflow", "credentials", "executionsPerMinute",
             "dailyRuns")} | {"maxRetries": INT}),
         "usage": obj({"workflows": INT, "credentials": INT})}),
+    "Usage": obj({
+        "tenant": STR, "from": DATE, "to": DATE,
+        "totals": obj({"credits": INT, "calls": INT}),
+        "byType": arr(obj({"stepType": STR, "credits": INT, "calls": INT})),
+        "days": arr(obj({"day": DATE, "stepType": STR, "credits": INT, "calls": INT}))},
+        description="Credits billed and I/O step calls, per UTC day and step type."),
     "Secret": obj({"name": STR, "createdAt": null(TIME), "updatedAt": null(TIME),
                    "updatedBy": null(STR)}, required=("name",)),
     "CredentialInput": obj({
@@ -436,6 +445,11 @@ ENDPOINTS: tuple[Endpoint, ...] = (
                         name={"type": "string", "maxLength": 100}), errors=WRITE),
     Endpoint("DELETE", "/api/keys/{key_id}", "Revoke an API key", "keys", {200: ref("Key")},
              role="owner", errors=WRITE),
+    Endpoint("GET", "/api/usage", "Credits and step calls of the caller's tenant per UTC day "
+             "and step type (default: this month)", "keys", {200: ref("Usage")},
+             params=(Param("from", DATE, description="first UTC day, YYYY-MM-DD"),
+                     Param("to", DATE, description="last UTC day (inclusive), at most 366 "
+                                                   "days after from")), errors=(503,)),
     Endpoint("GET", "/api/tenant", "The caller's tenant, role, plan, limits and usage",
              "keys", {200: ref("Tenant")}),
     # -- secrets (000)

@@ -50,7 +50,8 @@ def step(record: dict[str, Any]) -> dict[str, Any]:
             "startTime": iso(record["started_ms"]), "endTime": iso(ended),
             "duration": None if ended is None else ended - record["started_ms"],
             "output": _json(record["output"]), "error": record["error"],
-            "request": _json(record["request"])}
+            "request": _json(record["request"]),
+            "errorClass": record.get("error_class")}
 
 
 def run(state: dict[str, Any]) -> dict[str, Any]:

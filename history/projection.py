@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -81,7 +82,7 @@ def apply_batch(tx: Tx, records: Iterable[Record], offsets: dict[tuple[str, int]
                     record["tenant"], record["workflowid"], _ms(record)))
         elif i in superseded:
             if record["type"] in (ev.STEP_COMPLETED, ev.STEP_FAILED):
-                changed += _step(tx, record["subject"], record["data"])
+                changed += _step_row(tx, record, pending)
         else:
             changed += apply_event(tx, record, pending)
     pending.flush(tx)
@@ -110,6 +111,13 @@ class _Pending:
         self.counts: dict[tuple[str, str, int, str], list[int]] = {}
         self.last_run: dict[tuple[str, str], int] = {}
         self.last_end: dict[tuple[str, str], tuple[str, str | None, int | None]] = {}
+        self.usage: dict[tuple[str, str, str], list[int]] = {}
+
+    def used(self, tenant: str, day: str, step_type: str, credits: int) -> None:
+        """One I/O step call (and the credits it billed) on a UTC day."""
+        entry = self.usage.setdefault((tenant, day, step_type), [0, 0])
+        entry[0] += credits
+        entry[1] += 1
 
     def count(self, tenant: str, workflow_id: str, created_ms: int, column: str,
               duration_ms: int, delta: int = 1) -> None:
@@ -154,9 +162,17 @@ class _Pending:
                 "last_error = COALESCE(excluded.last_error, workflow_stats.last_error), "
                 "last_error_ms = COALESCE(excluded.last_error_ms, workflow_stats.last_error_ms)",
                 (tenant, workflow_id, status, error, error_ms))
+        for (tenant, day, step_type), (credits, calls) in self.usage.items():
+            tx.execute(
+                "INSERT INTO usage_daily (tenant, day, step_type, credits, calls) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (tenant, day, step_type) DO UPDATE SET "
+                "credits = usage_daily.credits + excluded.credits, "
+                "calls = usage_daily.calls + excluded.calls",
+                (tenant, day, step_type, credits, calls))
         self.counts.clear()
         self.last_run.clear()
         self.last_end.clear()
+        self.usage.clear()
 
 
 def apply_event(tx: Tx, event: dict[str, Any], pending: _Pending | None = None) -> int:
@@ -170,7 +186,7 @@ def apply_event(tx: Tx, event: dict[str, Any], pending: _Pending | None = None) 
     if kind == ev.RUN_STARTED:
         return _started(tx, event, pending)
     if kind in (ev.STEP_COMPLETED, ev.STEP_FAILED):
-        return _step(tx, event["subject"], event["data"]) + _touch(tx, event, st.RUNNING)
+        return _step_row(tx, event, pending) + _touch(tx, event, st.RUNNING)
     if kind in _TOUCHES:
         return _touch(tx, event, _TOUCHES[kind])
     if kind in (ev.RUN_COMPLETED, ev.RUN_FAILED, ev.RUN_CANCELLED, ev.RUN_TERMINATED):
@@ -214,20 +230,40 @@ def _audit(tx: Tx, event: dict[str, Any], action: str, actor: str | None,
          event["workflowversion"], _json(detail)))
 
 
+def _step_row(tx: Tx, event: dict[str, Any], pending: _Pending) -> int:
+    """A step event's row, and its usage when the row really changed (a replay counts none).
+
+    Only I/O step events carry `credits` (streams/machine.py); each is one call.
+    """
+    data = event["data"]
+    changed = _step(tx, event["subject"], data)
+    if changed and "credits" in data:
+        pending.used(event["tenant"], utc_day(data.get("endedMs") or _ms(event)),
+                     data["stepType"], int(data["credits"] or 0))
+    return changed
+
+
+def utc_day(ms: int) -> str:
+    """YYYY-MM-DD (UTC) of an epoch-ms time: the usage table's day."""
+    return datetime.fromtimestamp(ms / 1000, UTC).date().isoformat()
+
+
 def _step(tx: Tx, run_id: str, data: dict[str, Any]) -> int:
     retryable = data.get("retryable")
     return tx.execute(
         "INSERT INTO step_executions (run_id, seq, attempt, step_id, step_type, status, "
-        "started_ms, ended_ms, output, error, request, retryable) "
-        "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS "
+        "started_ms, ended_ms, output, error, request, retryable, error_class) "
+        "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS "
         "(SELECT 1 FROM runs WHERE run_id = ?) "
         "ON CONFLICT (run_id, seq, attempt) DO UPDATE SET status = excluded.status, "
         "started_ms = excluded.started_ms, ended_ms = excluded.ended_ms, "
         "output = excluded.output, error = excluded.error, request = excluded.request, "
-        "retryable = excluded.retryable WHERE step_executions.status <> excluded.status",
+        "retryable = excluded.retryable, error_class = excluded.error_class "
+        "WHERE step_executions.status <> excluded.status",
         (run_id, data["seq"], data["attempt"], data["stepId"], data["stepType"], data["status"],
          data["startedMs"], data["endedMs"], _json(data.get("output")), data.get("error"),
-         _json(data.get("request")), None if retryable is None else int(retryable), run_id))
+         _json(data.get("request")), None if retryable is None else int(retryable),
+         data.get("errorClass"), run_id))
 
 
 def _touch(tx: Tx, event: dict[str, Any], status: str) -> int:

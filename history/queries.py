@@ -23,7 +23,7 @@ _RUN_COLUMNS = ("run_id, tenant, workflow_id, workflow_version, trigger_type, st
                 "current_step, input, result, error, idempotency_key, body_hash, created_ms, "
                 "updated_ms, ended_ms")
 _STEP_COLUMNS = ("run_id, seq, step_id, step_type, attempt, status, started_ms, ended_ms, "
-                 "output, error, request, retryable")
+                 "output, error, request, retryable, error_class")
 
 
 @dataclass(frozen=True)
@@ -78,11 +78,12 @@ def _run(row: Sequence[Any]) -> dict[str, Any]:
 
 def _step(row: Sequence[Any]) -> dict[str, Any]:
     (_, seq, step_id, step_type, attempt, status, started, ended, output, error, request,
-     retryable) = row
+     retryable, error_class) = row
     return {"seq": seq, "step_id": step_id, "step_type": step_type, "attempt": attempt,
             "status": status, "started_ms": started, "ended_ms": ended, "output": output,
             "error": error, "request": request,
-            "retryable": None if retryable is None else bool(retryable)}
+            "retryable": None if retryable is None else bool(retryable),
+            "error_class": error_class}
 
 
 def get_run(tx: Tx, tenant: str, run_id: str) -> dict[str, Any] | None:
@@ -174,3 +175,10 @@ def list_audit(tx: Tx, tenant: str, workflow_id: str, limit: int, offset: int
     return ([{"ts_ms": r[0], "action": r[1], "actor": r[2], "version": r[3],
               "detail": orjson.loads(r[4]) if r[4] else None, "id": r[5]} for r in rows[:limit]],
             total, len(rows) > limit)
+
+
+def usage(tx: Tx, tenant: str, first_day: str, last_day: str) -> list[tuple[str, str, int, int]]:
+    """(day, step type, credits, calls) of a tenant from first_day to last_day (inclusive)."""
+    return [(r[0], r[1], int(r[2]), int(r[3])) for r in tx.all(
+        "SELECT day, step_type, credits, calls FROM usage_daily WHERE tenant = ? AND "
+        "day >= ? AND day <= ? ORDER BY day, step_type", (tenant, first_day, last_day))]

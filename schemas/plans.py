@@ -35,7 +35,7 @@ PLANS = {
     "paid": Plan("paid", 28, 20, 20, 5, 60, None, emails_per_day=500, sms_per_day=200,
                  email_recipients=10, sms_recipients=5),
     # internal tenants (the bench, the operator's own automations)
-    "unlimited": Plan("unlimited", None, None, None, 10, None, None),
+    "unlimited": Plan("unlimited", None, None, None, 5, None, None),
 }
 DEFAULT_PLAN = "free"
 

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 Kind = Literal["pure", "io", "delay"]
+TRANSIENT = "transient"  # trying again may help (timeouts, 429, 5xx, lost connections)
+PERMANENT = "permanent"  # it will fail the same way again (4xx, validation, refusals)
 
 
 @dataclass(frozen=True)
@@ -19,15 +21,23 @@ class Issue:
 class StepFailed(Exception):
     """A step could not do its job; `retryable` says whether trying again may help.
 
-    `output` is what the peer answered, if it answered (kept in the step log).
+    `output` is what the peer answered, if it answered (kept in the step log);
+    `retry_after` is how many seconds the peer asked us to wait (429/503 Retry-After).
+    steps/errors.py builds these for HTTP answers and failed exchanges.
     """
 
     def __init__(self, message: str, *, retryable: bool = False,
-                 request: dict[str, Any] | None = None, output: Any = None) -> None:
+                 request: dict[str, Any] | None = None, output: Any = None,
+                 retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.request = request
         self.output = output
+        self.retry_after = retry_after
+
+    @property
+    def error_class(self) -> str:
+        return TRANSIENT if self.retryable else PERMANENT
 
 
 @dataclass

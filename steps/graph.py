@@ -17,7 +17,8 @@ from steps.base import Issue
 from steps.templates import TemplateError, check
 
 MAX_STEPS = 200
-MAX_RETRIES = 10
+MAX_RETRIES = 5  # reference 004's ceiling (MaxRetryCount <= 5); more is a 400 at save
+RETRY_AFTER_CAP_SECONDS = 3600.0  # a peer's Retry-After is honoured up to an hour
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _END = object()
 
@@ -41,6 +42,13 @@ class RetryPolicy:
     def delay(self, attempt: int) -> float:
         """Wait before `attempt` + 1 (attempt counts from 1)."""
         return min(self.backoff_seconds * (2 ** (attempt - 1)), self.max_backoff_seconds)
+
+    def wait(self, attempt: int, retry_after: float | None = None) -> float:
+        """The backoff, or longer when the peer asked (Retry-After, capped at an hour)."""
+        backoff = self.delay(attempt)
+        if retry_after is None or retry_after <= 0:
+            return backoff
+        return max(backoff, min(retry_after, RETRY_AFTER_CAP_SECONDS))
 
 
 @dataclass(frozen=True)

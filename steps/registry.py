@@ -6,11 +6,12 @@ from types import ModuleType
 
 from steps import condition, delay, extract, parse, transform, webhook
 from steps.integrations import discord, integration, mail, slack, sms, teams
-from steps.lookups import domain, email, ip, phone
+from steps.lookups import company, darkweb, domain, email, ip, phone
 
 STEP_TYPES: dict[str, ModuleType] = {
     m.name: m for m in (transform, condition, delay, webhook, phone, email, domain, ip,
-                         parse, extract, slack, teams, discord, mail, sms, integration)}
+                         company, darkweb, parse, extract, slack, teams, discord, mail, sms,
+                         integration)}
 
 
 def get(type_name: str) -> ModuleType:

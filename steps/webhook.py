@@ -8,6 +8,7 @@ import httpx
 import orjson
 
 from steps.base import ExecContext, Issue, Outcome, StepFailed
+from steps.errors import http_failure, request_failure
 from steps.http import (
     BlockedURL,
     Fetched,
@@ -114,15 +115,10 @@ async def execute(config: dict[str, Any], ctx: ExecContext) -> Outcome:
         response = await guarded_request(
             method, url, headers=headers, content=content, params=params or None, auth=auth,
             timeout=float(config.get("timeout", DEFAULT_TIMEOUT)))
-    except (BlockedURL, ResponseTooLarge) as exc:  # refusals: asking again changes nothing
-        raise StepFailed(str(exc), request=request) from exc
-    except httpx.TimeoutException as exc:
-        raise StepFailed(f"timed out calling {url}", retryable=True, request=request) from exc
-    except httpx.HTTPError as exc:
-        raise StepFailed(f"could not call {url}: {exc}", retryable=True, request=request) from exc
+    except (BlockedURL, ResponseTooLarge, httpx.HTTPError) as exc:  # classified in one place
+        raise request_failure(url, exc, request=request) from exc
     output = {"status": response.status_code, "body": _response_body(response)}
     if response.status_code >= 400:
-        retryable = response.status_code >= 500 or response.status_code in (408, 425, 429)
-        raise StepFailed(f"{url} answered HTTP {response.status_code}", retryable=retryable,
-                         request=request, output=output)
+        raise http_failure(url, response.status_code, response.headers, request=request,
+                           output=output)
     return Outcome(output=output, request=request)

@@ -44,7 +44,8 @@ def register(engine: Engine) -> None:
             t0 = time.perf_counter()
             finished = {"seq": job["seq"], "step_id": job["step_id"], "attempt": job["attempt"],
                         "ok": False, "retryable": False, "output": None, "error": None,
-                        "request": None, "started_ms": started, "ended_ms": started}
+                        "request": None, "started_ms": started, "ended_ms": started,
+                        "retry_after_ms": None, "credits": 0}
             try:
                 prepared = step_secrets.prepare(config, job["tenant"], engine.registry,
                                                 engine.keyring)
@@ -60,6 +61,12 @@ def register(engine: Engine) -> None:
                 if getattr(module, "sends", False):  # email/sms: the plan's send caps
                     ctx.extras["reserve"] = send_quota.reserver(
                         engine, job["tenant"], f"{job['run_id']}:{job['seq']}")
+                provider_name = getattr(module, "PROVIDER", None)
+                if provider_name is not None:  # company_lookup, darkweb_lookup
+                    provider = engine.settings.provider(provider_name)
+                    ctx.extras["provider"] = provider
+                    if provider is not None and provider["token"]:
+                        prepared.plaintexts.append(provider["token"])  # never in a step log
                 with log_redaction.using(prepared.plaintexts):
                     await _execute(module, prepared, ctx, job, finished)
             finished["ended_ms"] = started + int((time.perf_counter() - t0) * 1000)
@@ -77,11 +84,14 @@ async def _execute(module: Any, prepared: step_secrets.Prepared, ctx: ExecContex
     try:
         outcome = await module.execute(prepared.config, ctx)
         finished.update(ok=True, output=orjson.dumps(redact(outcome.output, used)).decode(),
-                        request=_json(redact(outcome.request, used)))
+                        request=_json(redact(outcome.request, used)),
+                        credits=max(0, int(outcome.credits or 0)))
     except StepFailed as exc:
         finished.update(error=redact_text(str(exc), used), retryable=exc.retryable,
                         request=_json(redact(exc.request, used)),
-                        output=_json(redact(exc.output, used)))
+                        output=_json(redact(exc.output, used)),
+                        retry_after_ms=None if exc.retry_after is None
+                        else int(exc.retry_after * 1000))
     except Exception as exc:  # an unexpected error is the step's, not the worker's
         log.exception("step %s of run %s crashed", job["step_id"], job["run_id"])
         finished.update(error=redact_text(f"{type(exc).__name__}: {exc}", used), retryable=True)

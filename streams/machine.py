@@ -19,7 +19,7 @@ from schemas import codec
 from schemas import run_events as ev
 from schemas import statuses as st
 from steps import registry
-from steps.base import StepFailed
+from steps.base import PERMANENT, TRANSIENT, StepFailed
 from steps.delay import seconds as delay_seconds
 from steps.graph import Graph, compile_definition
 from steps.templates import TemplateError, render, render_string
@@ -80,12 +80,15 @@ def _fragment(text: str | None) -> Any:
 
 def _step_data(record: dict[str, Any], **extra: Any) -> dict[str, Any]:
     ended = record["ended_ms"]
-    return {"seq": record["seq"], "stepId": record["step_id"], "stepType": record["step_type"],
+    data = {"seq": record["seq"], "stepId": record["step_id"], "stepType": record["step_type"],
             "attempt": record["attempt"], "status": record["status"],
             "startedMs": record["started_ms"], "endedMs": ended,
             "durationMs": None if ended is None else ended - record["started_ms"],
             "output": _fragment(record["output"]), "error": record["error"],
             "request": _fragment(record["request"]), **extra}
+    if record.get("error_class") is not None:
+        data["errorClass"] = record["error_class"]
+    return data
 
 
 def _step_event(state: dict[str, Any], effects: Effects, record: dict[str, Any], now: int,
@@ -194,7 +197,7 @@ def _advance(run: _Run, step_id: str | None, now: int, effects: Effects) -> None
         state["current_step"] = step_id
         record = {"seq": state["seq"], "step_id": step_id, "step_type": step.type, "attempt": 1,
                   "status": st.RUNNING, "started_ms": now, "ended_ms": None, "output": None,
-                  "error": None, "request": None}
+                  "error": None, "request": None, "error_class": None}
         state["history"].append(record)
         if module.kind == "pure":
             try:
@@ -248,7 +251,8 @@ def _dispatch(run: _Run, step_id: str, record: dict[str, Any], now: int,
 
 
 def _step_error(run: _Run, record: dict[str, Any], now: int, error: str) -> None:
-    record.update(status=st.FAILED, ended_ms=now, error=error)
+    """A failure no retry can mend (a pure step's error, a template that does not render)."""
+    record.update(status=st.FAILED, ended_ms=now, error=error, error_class=PERMANENT)
 
 
 def _arm_timer(run: _Run, token: str, due_ms: int, kind: str, effects: Effects) -> None:
@@ -319,7 +323,7 @@ def _step_finished(state: dict[str, Any], command: dict[str, Any], now: int
         record.update(status=st.COMPLETED, output=fin["output"])
         run.outputs[fin["step_id"]] = output
         state["status"] = st.RUNNING
-        _step_event(state, effects, record, now)
+        _step_event(state, effects, record, now, credits=fin.get("credits") or 0)
         if state["cancel_reason"] is not None:
             _finish(run, st.CANCELLED, now, effects, error=state["cancel_reason"])
         else:
@@ -327,15 +331,24 @@ def _step_finished(state: dict[str, Any], command: dict[str, Any], now: int
                      effects)
         return run.save(now, command["id"]), effects
     record["output"] = fin["output"]  # what the peer answered, for the step log
-    _attempt_failed(run, record, fin["error"] or "failed", fin["retryable"], now, effects)
+    retry_after_ms = fin.get("retry_after_ms")
+    _attempt_failed(run, record, fin["error"] or "failed", fin["retryable"], now, effects,
+                    retry_after=None if retry_after_ms is None else retry_after_ms / 1000,
+                    credits=fin.get("credits") or 0)
     return run.save(now, command["id"]), effects
 
 
 def _attempt_failed(run: _Run, record: dict[str, Any], error: str, retryable: bool, now: int,
-                    effects: Effects) -> None:
-    """Retry after a backoff timer while the budget lasts, else fail the run."""
+                    effects: Effects, retry_after: float | None = None,
+                    credits: int | None = None) -> None:
+    """Retry a transient failure after a backoff timer while the budget lasts, else fail.
+
+    The wait is the policy's backoff, or the peer's Retry-After when longer (capped,
+    steps/graph.py RetryPolicy.wait). A permanent failure never retries.
+    """
     state = run.state
-    record.update(status=st.FAILED, error=error)
+    record.update(status=st.FAILED, error=error,
+                  error_class=TRANSIENT if retryable else PERMANENT)
     if record["ended_ms"] is None:
         record["ended_ms"] = now
     state["outbox"] = None
@@ -343,14 +356,18 @@ def _attempt_failed(run: _Run, record: dict[str, Any], error: str, retryable: bo
     attempt = record["attempt"]
     will_retry = (retryable and attempt <= policy.max_retries
                   and state["cancel_reason"] is None)
-    _step_event(state, effects, record, now, retryable=retryable, willRetry=will_retry)
+    extra: dict[str, Any] = {} if credits is None else {"credits": credits}
+    _step_event(state, effects, record, now, retryable=retryable, willRetry=will_retry, **extra)
     if will_retry:
         state["status"] = st.RETRYING
-        due = now + int(policy.delay(attempt) * 1000)
+        due = now + int(policy.wait(attempt, retry_after) * 1000)
         _arm_timer(run, f"{record['seq']}:{attempt}:retry", due, "retry", effects)
-        _emit(state, effects, ev.RUN_RETRYING, now, {
-            "stepId": record["step_id"], "seq": record["seq"], "attempt": attempt,
-            "nextAttempt": attempt + 1, "retryAtMs": due, "error": error})
+        retrying = {"stepId": record["step_id"], "seq": record["seq"], "attempt": attempt,
+                    "nextAttempt": attempt + 1, "retryAtMs": due, "error": error,
+                    "errorClass": TRANSIENT}
+        if retry_after is not None:
+            retrying["retryAfterMs"] = int(retry_after * 1000)
+        _emit(state, effects, ev.RUN_RETRYING, now, retrying)
     elif state["cancel_reason"] is not None:
         _finish(run, st.CANCELLED, now, effects, error=state["cancel_reason"])
     else:
@@ -401,7 +418,8 @@ def _timer_fired(state: dict[str, Any], command: dict[str, Any], now: int
     state["attempt"] = record["attempt"] + 1
     retry = {"seq": record["seq"], "step_id": step_id, "step_type": record["step_type"],
              "attempt": state["attempt"], "status": st.RUNNING, "started_ms": now,
-             "ended_ms": None, "output": None, "error": None, "request": None}
+             "ended_ms": None, "output": None, "error": None, "request": None,
+             "error_class": None}
     state["history"].append(retry)
     _dispatch(run, step_id, retry, now, effects)
     return run.save(now, command["id"]), effects

@@ -51,6 +51,24 @@ class Settings:
     jwt_tenant_claim: str = field(default_factory=lambda: _env("JWT_TENANT_CLAIM", "tenant"))
     jwt_role_claim: str = field(default_factory=lambda: _env("JWT_ROLE_CLAIM", "role"))
 
+    # Lookup providers (company_lookup, darkweb_lookup): one per deployment, operator-set.
+    # URL: a template with {query} (URL-encoded input); TOKEN: sent as a Bearer token.
+    company_provider_url: str | None = field(
+        default_factory=lambda: _env("COMPANY_PROVIDER_URL", "") or None)
+    company_provider_token: str | None = field(
+        default_factory=lambda: _env("COMPANY_PROVIDER_TOKEN", "") or None)
+    darkweb_provider_url: str | None = field(
+        default_factory=lambda: _env("DARKWEB_PROVIDER_URL", "") or None)
+    darkweb_provider_token: str | None = field(
+        default_factory=lambda: _env("DARKWEB_PROVIDER_TOKEN", "") or None)
+
+    def provider(self, name: str) -> dict[str, str | None] | None:
+        """A lookup provider's {url, token} for steps (ctx.extras["provider"]), None if unset."""
+        url = getattr(self, f"{name}_provider_url", None)
+        if not url:
+            return None
+        return {"url": url, "token": getattr(self, f"{name}_provider_token", None)}
+
     @property
     def datadir(self) -> Path:
         return self.home / "workers" / f"{self.app_id}-{self.web_port}"
