@@ -1,14 +1,16 @@
-"""Step types by name."""
+"""Step types by name (a module's ALIASES, e.g. 003's `collect-inputs`, name it too)."""
 
 from __future__ import annotations
 
 from types import ModuleType
 
-from steps import condition, delay, transform, webhook
+from steps import collect_inputs, condition, delay, end_flow, transform, user_action, webhook
 from steps.lookups import domain, email, ip, phone
 
+MODULES: tuple[ModuleType, ...] = (transform, condition, delay, webhook, phone, email, domain,
+                                   ip, collect_inputs, user_action, end_flow)
 STEP_TYPES: dict[str, ModuleType] = {
-    m.name: m for m in (transform, condition, delay, webhook, phone, email, domain, ip)}
+    alias: m for m in MODULES for alias in (m.name, *getattr(m, "ALIASES", ()))}
 
 
 def get(type_name: str) -> ModuleType:
