@@ -9,6 +9,7 @@ from api import (
     keys,
     metrics,
     openapi,
+    resume,
     run_queries,
     runs,
     secrets,
@@ -37,4 +38,5 @@ def register(engine: Engine) -> None:
     workflows.register(engine)
     workflow_steps.register(engine)
     runs.register(engine)
+    resume.register(engine)
     aliases.register(engine)  # 002 and 004 paths onto the handlers above
