@@ -245,3 +245,10 @@ def test_aliases_name_one_module_and_resume_commands_encode() -> None:
         assert module.TITLE and module.CONFIG and module.OUTPUT and module.ACTION_TYPE is None
     raw = COMMAND.encode(resume({"seq": 1, "stepId": "a", "output": {"x": 1}}))
     assert COMMAND.decode(raw)["kind"] == "resume"
+
+
+def test_the_signal_never_renders_a_secret() -> None:
+    ask = {**ASK, "config": {**ASK["config"], "message": "token {{secrets.api_token}} end"}}
+    state, effects = machine.apply(None, request({"steps": [ask]}), now=1)
+    assert signal_of(state)["message"] == "token  end"
+    assert b"api_token" not in b"".join(effects.events)
