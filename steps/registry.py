@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from steps import collect_inputs, condition, delay, end_flow, transform, user_action, webhook
+from steps import (
+    collect_inputs,
+    condition,
+    delay,
+    end_flow,
+    extract,
+    parse,
+    transform,
+    user_action,
+    webhook,
+)
 from steps.lookups import domain, email, ip, phone
 
 MODULES: tuple[ModuleType, ...] = (transform, condition, delay, webhook, phone, email, domain,
-                                   ip, collect_inputs, user_action, end_flow)
+                                   ip, parse, extract, collect_inputs, user_action, end_flow)
 STEP_TYPES: dict[str, ModuleType] = {
     alias: m for m in MODULES for alias in (m.name, *getattr(m, "ALIASES", ()))}
 

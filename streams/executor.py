@@ -11,6 +11,7 @@ import orjson
 from schemas import DecodeError, codec
 from steps import registry
 from steps.base import ExecContext, StepFailed
+from steps.files import LocalFileStore
 from steps.redact import redact, redact_text
 from streams import log_redaction, step_secrets
 from streams.engine import Engine, now_ms
@@ -22,6 +23,9 @@ _COMMAND = codec("run_command")
 
 def register(engine: Engine) -> None:
     log_redaction.install()
+    # Files steps read by reference (parse): one folder per deployment home, so every
+    # worker sharing the home sees the same files; steps get the store, never the path.
+    files = LocalFileStore(engine.settings.home / "files")
 
     @engine.app.agent(engine.step_dispatch, name="step-executor",
                       concurrency=engine.settings.step_concurrency)
@@ -34,7 +38,8 @@ def register(engine: Engine) -> None:
             except (DecodeError, KeyError, orjson.JSONDecodeError) as exc:
                 await engine.dead_letter(event, f"bad step dispatch: {exc}")
                 continue
-            ctx = ExecContext(job["run_id"], job["tenant"], job["step_id"], job["attempt"])
+            ctx = ExecContext(job["run_id"], job["tenant"], job["step_id"], job["attempt"],
+                              {"files": files})
             started = now_ms()
             t0 = time.perf_counter()
             finished = {"seq": job["seq"], "step_id": job["step_id"], "attempt": job["attempt"],
