@@ -10,6 +10,7 @@ from api import (
     keys,
     metrics,
     openapi,
+    resume,
     run_queries,
     runs,
     secrets,
@@ -41,4 +42,5 @@ def register(engine: Engine) -> None:
     workflows.register(engine)
     workflow_steps.register(engine)
     runs.register(engine)
+    resume.register(engine)
     aliases.register(engine)  # 002 and 004 paths onto the handlers above

@@ -159,10 +159,22 @@ SCHEMAS: dict[str, Schema] = {
         "trigger": null(STR), "status": RUN_STATUS, "currentStepId": null(STR),
         "input": ANY, "result": ANY, "error": null(STR), "idempotencyKey": null(STR),
         "startTime": null(TIME), "endTime": null(TIME), "duration": null(INT),
-        "cancelRequested": BOOL},
+        "cancelRequested": BOOL,
+        "pauseSignal": {"anyOf": [ref("PauseSignal"), {"type": "null"}]}},
         required=("runId", "workflowId", "workflowVersion", "tenant", "trigger", "status",
                   "currentStepId", "input", "result", "error", "idempotencyKey", "startTime",
                   "endTime", "duration")),
+    "PauseSignal": obj({
+        "type": {"enum": ["collect_inputs", "request_user_action"]}, "stepId": STR,
+        "stepType": STR, "title": null(STR), "message": null(STR), "expiresAtMs": null(INT),
+        "fields": arr(obj({"name": STR, "type": STR, "required": BOOL, "label": null(STR),
+                           "description": null(STR), "options": arr(ANY)},
+                          required=("name", "type", "required"))),
+        "actions": arr(obj({"id": STR, "label": null(STR), "values": arr(ANY),
+                            "valueLabels": arr(null(STR))}, required=("id", "values")))},
+        required=("type", "stepId", "stepType", "title", "message", "expiresAtMs"),
+        description="What a paused run waits for: fields (collect_inputs) or actions "
+                    "(request_user_action)."),
     "StepExecution": obj({
         "stepId": STR, "stepType": STR, "seq": INT, "attempt": INT, "status": STEP_STATUS,
         "startTime": null(TIME), "endTime": null(TIME), "duration": null(INT),
@@ -423,6 +435,9 @@ V4CRED = V4 + "/credentials"
 INTEG = "/api/workflows/integrations"
 START_ANSWERS = {200: ref("Run"), 202: ref("RunAccepted")}
 STOP_ANSWERS = {200: ref("Run"), 202: ref("RunAccepted")}
+RESUME_BODY = obj({"type": {"enum": ["collect_inputs", "request_user_action"]},
+                   "data": OBJ, "actionId": STR,
+                   "actionValue": {"type": ["string", "number"]}}, required=())
 
 
 def _body(**props: Schema) -> Schema:
@@ -585,6 +600,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("POST", RUN + "/terminate", "Terminate at once", "runs", STOP_ANSWERS,
              body=_body(reason={"type": "string", "maxLength": 1000}),
              errors=(409, *HISTORY)),
+    Endpoint("POST", RUN + "/resume", "Resume a paused run with the awaited answer", "runs",
+             STOP_ANSWERS, body=RESUME_BODY, body_required=True, errors=(409, 503, *HISTORY)),
+    Endpoint("POST", "/api/workflow/resume/{run_id}", "Resume a paused run (003)", "runs",
+             STOP_ANSWERS, body=RESUME_BODY, body_required=True, errors=(409, 503, *HISTORY)),
     Endpoint("POST", "/api/workflow/management/cancel", "Cancel (003)", "runs", STOP_ANSWERS,
              body=obj({"runId": STR, "reason": {"type": "string", "maxLength": 1000}},
                       required=("runId",)), body_required=True, errors=(404, 409, *HISTORY)),

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from schemas.statuses import TERMINAL
+from schemas.statuses import PAUSED, TERMINAL, WAITING
 
 
 def iso(ms: int | None) -> str | None:
@@ -71,9 +71,18 @@ def run_summary(state: dict[str, Any]) -> dict[str, Any]:
             "idempotencyKey": state["idempotency_key"],
             "startTime": iso(state["created_ms"]), "endTime": iso(ended),
             "duration": None if ended is None else ended - state["created_ms"]}
+    body["pauseSignal"] = pause_signal(state)
     if state.get("cancel_reason") and state["status"] not in TERMINAL:
         body["cancelRequested"] = True
     return body
+
+
+def pause_signal(state: dict[str, Any]) -> Any:
+    """003's pauseSignal: what a paused run waits for (its waiting step's request), else null."""
+    if state["status"] != PAUSED or not state.get("history"):
+        return None
+    record = state["history"][-1]
+    return _json(record["request"]) if record["status"] == WAITING else None
 
 
 LOG_OUTPUT_CAP = 16 * 1024  # bytes of JSON per step output in logs

@@ -90,6 +90,10 @@ class Graph:
         """Every step that may follow `step_id` (for cycle checks); mirrors successor()."""
         step = self.steps[step_id]
         out: set[str] = set()
+        if _waits(step) and isinstance(step.config.get("on_timeout"), str):
+            out.add(step.config["on_timeout"])
+        elif registry.get(step.type).kind == "end":
+            return out
         branches_decide = False
         if step.type == "condition":
             out.update(t for b in ("then", "else") if (t := step.config.get(b)))
@@ -104,6 +108,11 @@ class Graph:
             index = self.order.index(step_id) + 1
             out.update(self.order[index:index + 1])
         return out
+
+
+def _waits(step: Step) -> bool:
+    """A delay or a human step: a loop through it waits, so it cannot spin."""
+    return registry.get(step.type).kind in ("delay", "human")
 
 
 def _retry(raw: Any, issues: list[Issue]) -> RetryPolicy:
@@ -159,7 +168,11 @@ def _steps(raw: Any, issues: list[Issue]) -> dict[str, Step]:
         if not isinstance(config, dict):
             issues.append(Issue(f"{where}.config", "must be an object"))
             continue
-        issues.extend(registry.get(type_name).validate(config, f"{where}.config"))
+        module = registry.get(type_name)
+        for key in getattr(module, "STEP_LEVEL", ()):  # 003 writes some config keys there
+            if key in item and key not in config:
+                config = {**config, key: item[key]}
+        issues.extend(module.validate(config, f"{where}.config"))
         nxt = item.get("next", _END)
         if nxt is not _END and nxt is not None and not isinstance(nxt, str):
             issues.append(Issue(f"{where}.next", "must be a step id or null"))
@@ -183,6 +196,9 @@ def _references(steps: dict[str, Step], raw_steps: list[Any], issues: list[Issue
                 if target is not None and (not isinstance(target, str) or target not in steps):
                     issues.append(Issue(f"{where}.config.{branch}",
                                         f"no step with id {target!r}"))
+        target = step.config.get("on_timeout")
+        if isinstance(target, str) and target not in steps and _waits(step):
+            issues.append(Issue(f"{where}.config.on_timeout", f"no step with id {target!r}"))
 
 
 def _edges(raw: Any, steps: dict[str, Step], issues: list[Issue]
@@ -213,7 +229,7 @@ def _edges(raw: Any, steps: dict[str, Step], issues: list[Issue]
 
 
 def _cycles_without_delay(graph: Graph) -> list[list[str]]:
-    """Strongly connected components that loop and contain no delay step."""
+    """Strongly connected components that loop and contain no delay (or human) step."""
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []
@@ -242,7 +258,7 @@ def _cycles_without_delay(graph: Graph) -> list[list[str]]:
                 if member == node:
                     break
             loops = len(component) > 1 or node in graph.targets(node)
-            if loops and not any(graph.steps[m].type == "delay" for m in component):
+            if loops and not any(_waits(graph.steps[m]) for m in component):
                 found.append(sorted(component, key=graph.order.index))
 
     for node in graph.order:

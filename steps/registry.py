@@ -1,17 +1,28 @@
-"""Step types by name."""
+"""Step types by name (a module's ALIASES, e.g. 003's `collect-inputs`, name it too)."""
 
 from __future__ import annotations
 
 from types import ModuleType
 
-from steps import condition, delay, extract, parse, transform, webhook
+from steps import (
+    collect_inputs,
+    condition,
+    delay,
+    end_flow,
+    extract,
+    parse,
+    transform,
+    user_action,
+    webhook,
+)
 from steps.integrations import discord, integration, mail, slack, sms, teams
 from steps.lookups import company, darkweb, domain, email, ip, phone
 
+MODULES: tuple[ModuleType, ...] = (
+    transform, condition, delay, webhook, phone, email, domain, ip, company, darkweb, parse,
+    extract, slack, teams, discord, mail, sms, integration, collect_inputs, user_action, end_flow)
 STEP_TYPES: dict[str, ModuleType] = {
-    m.name: m for m in (transform, condition, delay, webhook, phone, email, domain, ip,
-                         company, darkweb, parse, extract, slack, teams, discord, mail, sms,
-                         integration)}
+    alias: m for m in MODULES for alias in (m.name, *getattr(m, "ALIASES", ()))}
 
 
 def get(type_name: str) -> ModuleType:

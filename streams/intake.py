@@ -55,6 +55,13 @@ async def control_run(engine: Engine, kind: str, run_id: str, tenant: str,
         "ts_ms": now_ms(), "kind": kind, "reason": reason, "workflow_id": workflow_id}))
 
 
+async def resume_run(engine: Engine, run_id: str, tenant: str, payload: str) -> None:
+    """A paused run's answer (checked by the API): JSON {seq, stepId, output, actor}."""
+    await _send_durably(engine.run_commands, run_id, _RUN_COMMAND.encode({
+        "id": f"resume:{uuid.uuid4().hex}", "run_id": run_id, "tenant": tenant,
+        "ts_ms": now_ms(), "kind": "resume", "payload": payload}))
+
+
 async def send_control(engine: Engine, tenant: str, op: str, actor: str,
                        payload: dict[str, Any]) -> str:
     """Send a registry command (acknowledged by the broker); returns its id to wait for."""

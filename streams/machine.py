@@ -22,6 +22,8 @@ from steps import registry
 from steps.base import PERMANENT, TRANSIENT, StepFailed
 from steps.delay import seconds as delay_seconds
 from steps.graph import Graph, compile_definition
+from steps.human import signal as pause_signal
+from steps.human import timeout_seconds
 from steps.templates import TemplateError, render, render_string
 
 MAX_STEP_EXECUTIONS = 1000
@@ -31,6 +33,8 @@ MAX_STEP_EXECUTIONS = 1000
 WATCHDOG_GRACE_SECONDS = 30.0
 DEFAULT_STEP_TIMEOUT_SECONDS = 10.0
 _DISPATCH = codec("step_dispatch")
+_UNSET: Any = object()
+_NO_RESULT = ("condition", "delay", "end_flow", "end-flow")  # never the run's result
 
 
 @dataclass
@@ -145,6 +149,8 @@ def apply(state: dict[str, Any] | None, command: dict[str, Any], now: int
         return _cancel(state, command, now)
     if kind == "terminate":
         return _terminate(state, command, now)
+    if kind == "resume":
+        return _resume(state, command, now)
     return state, Effects(warning=f"unknown command kind {kind!r} ignored")
 
 
@@ -217,9 +223,61 @@ def _advance(run: _Run, step_id: str | None, now: int, effects: Effects) -> None
             record["status"] = st.WAITING
             _arm_timer(run, f"{state['seq']}:delay", now + wait_ms, "delay", effects)
             return
+        if module.kind == "human":
+            _pause(run, module, record, now, effects)
+            return
+        if module.kind == "end":
+            _end_flow(run, module, record, now, effects)
+            return
         _dispatch(run, step_id, record, now, effects)
         return
     _finish(run, st.COMPLETED, now, effects)
+
+
+def _pause(run: _Run, module: Any, record: dict[str, Any], now: int, effects: Effects) -> None:
+    """Wait for a person: the step waits, the run is paused, the signal says what is awaited.
+
+    The signal is kept as the waiting step's `request` (what was asked), so the
+    run state needs no field of its own. No watchdog: only a resume, the
+    optional timeout, a cancel or a terminate moves the run on.
+    """
+    state = run.state
+    step = run.graph.steps[record["step_id"]]
+    wait = timeout_seconds(step.config)
+    expires = None if wait is None else now + int(wait * 1000)
+    try:
+        signal = pause_signal(module.PAUSE_TYPE, step.id, step.type, step.config, run.context(),
+                              module.awaited(step.config), expires)
+    except TemplateError as exc:
+        _step_error(run, record, now, f"TemplateError: {exc}")
+        _step_event(state, effects, record, now, retryable=False)
+        _finish(run, st.FAILED, now, effects, error=f"step {step.id} failed: {exc}")
+        return
+    record.update(status=st.WAITING, request=_dumps(signal))
+    state["status"] = st.PAUSED
+    _emit(state, effects, ev.RUN_PAUSED, now, {"stepId": step.id, "seq": record["seq"],
+                                               "pauseSignal": signal})
+    if expires is not None:
+        _arm_timer(run, f"{record['seq']}:human", expires, "human", effects)
+
+
+def _end_flow(run: _Run, module: Any, record: dict[str, Any], now: int,
+              effects: Effects) -> None:
+    """end_flow: record the step, then end the run with its result (if it has one)."""
+    state = run.state
+    step = run.graph.steps[record["step_id"]]
+    try:
+        output = module.execute(step.config, run.context())
+    except (TemplateError, ValueError, TypeError) as exc:
+        _step_error(run, record, now, f"{type(exc).__name__}: {exc}")
+        _step_event(state, effects, record, now, retryable=False)
+        _finish(run, st.FAILED, now, effects, error=f"step {step.id} failed: {exc}")
+        return
+    record.update(status=st.COMPLETED, ended_ms=now, output=_dumps(output))
+    _step_event(state, effects, record, now)
+    run.outputs[step.id] = output
+    _finish(run, st.COMPLETED, now, effects,
+            result=output["result"] if "result" in step.config else _UNSET)
 
 
 def _dispatch(run: _Run, step_id: str, record: dict[str, Any], now: int,
@@ -273,14 +331,17 @@ def _result(run: _Run) -> Any:
     if template is not None:
         return render(template, run.context())
     for record in reversed(run.state["history"]):
-        if record["status"] == st.COMPLETED and record["step_type"] not in ("condition", "delay"):
+        if record["status"] == st.COMPLETED and record["step_type"] not in _NO_RESULT:
             return _loads(record["output"])
     return None
 
 
 def _finish(run: _Run, status: str, now: int, effects: Effects, error: str | None = None,
-            step: dict[str, Any] | None = None) -> None:
-    """End the run; `step` is a step execution cut short by it (shown in the event)."""
+            step: dict[str, Any] | None = None, result: Any = _UNSET) -> None:
+    """End the run; `step` is a step execution cut short by it (shown in the event).
+
+    `result` (an end_flow's) replaces the result the run would otherwise have.
+    """
     state = run.state
     state.update(status=status, current_step=None, outbox=None, ended_ms=now, error=error)
     if state.get("timer_token"):
@@ -289,7 +350,7 @@ def _finish(run: _Run, status: str, now: int, effects: Effects, error: str | Non
     state["timer_due_ms"] = None
     if status == st.COMPLETED:
         try:
-            state["result"] = _dumps(_result(run))
+            state["result"] = _dumps(_result(run) if result is _UNSET else result)
         except TemplateError as exc:
             state.update(status=st.FAILED, error=f"output template failed: {exc}")
     effects.dispatch = None
@@ -413,6 +474,9 @@ def _timer_fired(state: dict[str, Any], command: dict[str, Any], now: int
         _step_event(state, effects, record, now)
         _advance(run, run.graph.successor(step_id, output, run.context()), now, effects)
         return run.save(now, command["id"]), effects
+    if token.endswith(":human"):
+        _timed_out(run, record, now, effects)
+        return run.save(now, command["id"]), effects
     # a retry: a new attempt of the same step execution
     state["status"] = st.RUNNING
     state["attempt"] = record["attempt"] + 1
@@ -422,6 +486,55 @@ def _timer_fired(state: dict[str, Any], command: dict[str, Any], now: int
              "error_class": None}
     state["history"].append(retry)
     _dispatch(run, step_id, retry, now, effects)
+    return run.save(now, command["id"]), effects
+
+
+def _timed_out(run: _Run, record: dict[str, Any], now: int, effects: Effects) -> None:
+    """A human step's timeout: its on_timeout step, or (without one) a failed run."""
+    state = run.state
+    step_id = record["step_id"]
+    target = run.graph.steps[step_id].config.get("on_timeout")
+    waited_s = (now - record["started_ms"]) / 1000
+    state["status"] = st.RUNNING
+    if target is None:
+        _step_error(run, record, now, f"timed out after {waited_s:.0f} s waiting for a person")
+        _step_event(state, effects, record, now, retryable=False)
+        _finish(run, st.FAILED, now, effects, error=f"step {step_id} timed out waiting for "
+                                                    "a person (it has no on_timeout step)")
+        return
+    output = {"timedOut": True}
+    record.update(status=st.COMPLETED, ended_ms=now, output=_dumps(output))
+    run.outputs[step_id] = output
+    _emit(state, effects, ev.RUN_RESUMED, now, {"stepId": step_id, "seq": record["seq"],
+                                                "timedOut": True})
+    _step_event(state, effects, record, now)
+    _advance(run, target, now, effects)
+
+
+def _resume(state: dict[str, Any], command: dict[str, Any], now: int
+            ) -> tuple[dict[str, Any], Effects]:
+    """A person answered: applied only if the run still waits at that step execution.
+
+    The API has checked the answer against the pause signal; a resume for
+    another step, a second resume, or a redelivery changes nothing.
+    """
+    body = _loads(command.get("payload")) or {}
+    record = _current(state)
+    if (state["status"] != st.PAUSED or record is None or record["status"] != st.WAITING
+            or record["seq"] != body.get("seq") or record["step_id"] != body.get("stepId")):
+        return state, _redelivery(state, command)
+    run = _Run(state)
+    effects = _transition(state)
+    _disarm_timer(run, effects)  # the timeout
+    output = body.get("output")
+    step_id = record["step_id"]
+    record.update(status=st.COMPLETED, ended_ms=now, output=_dumps(output))
+    run.outputs[step_id] = output
+    state["status"] = st.RUNNING
+    _emit(state, effects, ev.RUN_RESUMED, now, {"stepId": step_id, "seq": record["seq"],
+                                                "actor": body.get("actor")})
+    _step_event(state, effects, record, now)
+    _advance(run, run.graph.successor(step_id, output, run.context()), now, effects)
     return run.save(now, command["id"]), effects
 
 
