@@ -88,7 +88,8 @@ STEP_STATUS = enum(st.RUNNING, st.WAITING, st.COMPLETED, st.FAILED, st.CANCELLED
 
 # ------------------------------------------------------------------ components
 
-_STEP = obj({"id": ID, "type": STR, "name": STR, "config": OBJ, "next": null(STR)},
+_STEP = obj({"id": ID, "type": STR, "name": STR, "config": OBJ, "next": null(STR),
+             "output_template": STR},
             required=("id", "type"))
 _RETRY = obj({"max_retries": {"type": "integer", "minimum": 0, "maximum": 10},
               "backoff_seconds": {"type": "number", "minimum": 0, "maximum": 86400},
@@ -145,7 +146,8 @@ SCHEMAS: dict[str, Schema] = {
             "detail": ANY, "id": {"type": ["string", "integer"]}})),
         "page": INT, "limit": INT, "offset": INT, "total": INT, "hasMore": BOOL}),
     "StepInput": obj({"id": ID, "type": STR, "name": STR, "config": OBJ, "next": null(STR),
-                      "order": {"type": "integer", "minimum": 1}}, required=("type",)),
+                      "output_template": STR, "order": {"type": "integer", "minimum": 1}},
+                     required=("type",)),
     "StepList": obj({"workflowId": STR, "version": INT, "data": arr(ref("OrderedStep"))}),
     "StepResult": obj({"workflowId": STR, "version": INT, "step": ref("OrderedStep")}),
     "StepDeleted": obj({"workflowId": STR, "version": INT, "stepId": STR,

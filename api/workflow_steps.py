@@ -22,7 +22,7 @@ from api.responses import json_response
 from api.workflows import find_workflow, validated, version_of
 from streams.engine import Engine
 
-_STEP_FIELDS = ("id", "type", "name", "config", "next")
+_STEP_FIELDS = ("id", "type", "name", "config", "next", "output_template")
 
 
 def _step_body(body: Any) -> tuple[dict[str, Any], int | None]:

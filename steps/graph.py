@@ -15,6 +15,7 @@ from typing import Any
 from steps import condition, registry
 from steps.base import Issue
 from steps.templates import TemplateError, check
+from steps.text_template import compile_text
 
 MAX_STEPS = 200
 MAX_RETRIES = 5  # reference 004's ceiling (MaxRetryCount <= 5); more is a 400 at save
@@ -58,6 +59,7 @@ class Step:
     config: dict[str, Any]
     name: str | None = None
     next: Any = _END  # _END: not given; None: end the run; str: a step id
+    output_template: str | None = None  # Jinja text rendered into output["rendered"]
 
 
 @dataclass
@@ -178,8 +180,18 @@ def _steps(raw: Any, issues: list[Issue]) -> dict[str, Step]:
             issues.append(Issue(f"{where}.next", "must be a step id or null"))
             nxt = _END
         name = item.get("name")
+        template = item.get("output_template")
+        if template is not None:
+            if not isinstance(template, str):
+                issues.append(Issue(f"{where}.output_template", "must be a string (Jinja text)"))
+                template = None
+            else:
+                try:
+                    compile_text(template)
+                except TemplateError as exc:
+                    issues.append(Issue(f"{where}.output_template", str(exc)))
         steps[step_id] = Step(step_id, type_name, config, name if isinstance(name, str) else None,
-                              nxt)
+                              nxt, template)
     return steps
 
 

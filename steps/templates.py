@@ -10,6 +10,10 @@ I/O step configs with `keep_secrets=True`: each `{{secrets...}}` placeholder is
 kept, fenced by NUL characters, and NULs are stripped from every substituted
 value. Only placeholders written in the definition itself can thus reach the
 executor's `fill_secrets`; an input value "{{secrets.x}}" stays plain text.
+
+Text with loops and conditionals: a string containing `{%` or `{#` is a Jinja
+template (steps/text_template.py, sandboxed, same context and fences); every
+other string keeps the fast placeholder path above, unchanged.
 """
 
 from __future__ import annotations
@@ -23,15 +27,19 @@ import orjson
 from jmespath.exceptions import JMESPathError
 from jmespath.parser import ParsedResult
 
+from steps.text_template import (
+    FENCE,  # around a kept {{secrets...}} placeholder (never left in substituted data)
+    MAX_RENDERED_CHARS,
+    MAX_TEMPLATE_BYTES,
+    TemplateError,
+    compile_text,
+    is_jinja,
+    render_text,
+)
+
 _PLACEHOLDER = re.compile(r"\{\{\s*(.+?)\s*\}\}")
-MAX_RENDERED_CHARS = 1_000_000
-FENCE = "\x00"  # around a kept {{secrets...}} placeholder (never left in substituted data)
 _FENCED = re.compile(r"\x00\{\{(.+?)\}\}\x00")
 _SECRET_NAME = re.compile(r"\bsecrets\.([A-Za-z_][A-Za-z0-9_]*)")
-
-
-class TemplateError(ValueError):
-    """A placeholder that does not parse or cannot be rendered."""
 
 
 @lru_cache(maxsize=4096)
@@ -52,8 +60,13 @@ def placeholders(text: str) -> list[str]:
 
 
 def check(value: Any) -> None:
-    """Raise TemplateError if any placeholder in value does not parse."""
+    """Raise TemplateError if any template in value does not compile or is over 64 KB."""
     if isinstance(value, str):
+        if is_jinja(value):
+            compile_text(value)
+            return
+        if "{{" in value and len(value.encode()) > MAX_TEMPLATE_BYTES:
+            raise TemplateError(f"template larger than {MAX_TEMPLATE_BYTES // 1024} KB")
         for expr in placeholders(value):
             compile_path(expr)
     elif isinstance(value, dict):
@@ -116,6 +129,10 @@ def _substitute(match: re.Match[str], context: dict[str, Any], keep_secrets: boo
 
 
 def render_string(text: str, context: dict[str, Any], *, keep_secrets: bool = False) -> Any:
+    if "{" not in text:
+        return text
+    if "{%" in text or "{#" in text:
+        return render_text(text, context, keep_secrets=keep_secrets)
     if "{{" not in text:
         return text
     whole = _PLACEHOLDER.fullmatch(text.strip())

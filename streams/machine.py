@@ -25,6 +25,7 @@ from steps.graph import Graph, compile_definition
 from steps.human import signal as pause_signal
 from steps.human import timeout_seconds
 from steps.templates import TemplateError, render, render_string
+from steps.text_template import render_text
 
 MAX_STEP_EXECUTIONS = 1000
 # An I/O step whose result has not come back this long after its own timeout is
@@ -208,6 +209,8 @@ def _advance(run: _Run, step_id: str | None, now: int, effects: Effects) -> None
         if module.kind == "pure":
             try:
                 output = module.execute(step.config, run.context())
+                if step.output_template is not None:
+                    output = _with_rendered(run, step_id, step.output_template, output)
             except (TemplateError, StepFailed, ValueError, TypeError) as exc:
                 _step_error(run, record, now, f"{type(exc).__name__}: {exc}")
                 _step_event(state, effects, record, now, retryable=False)
@@ -278,6 +281,18 @@ def _end_flow(run: _Run, module: Any, record: dict[str, Any], now: int,
     run.outputs[step.id] = output
     _finish(run, st.COMPLETED, now, effects,
             result=output["result"] if "result" in step.config else _UNSET)
+def _with_rendered(run: _Run, step_id: str, template: str, output: Any) -> Any:
+    """The output plus `rendered`: the step's output_template (004's OutputTemplate).
+
+    Rendered with this step's output as `output` and `steps.<id>`; no secrets
+    (the run agent never holds them), so nothing secret lands in the text.
+    """
+    context = run.context()
+    context["steps"] = {**run.outputs, step_id: output}
+    context["output"] = output
+    text = render_text(template, context)
+    return {**output, "rendered": text} if isinstance(output, dict) else {
+        "value": output, "rendered": text}
 
 
 def _dispatch(run: _Run, step_id: str, record: dict[str, Any], now: int,
@@ -381,6 +396,16 @@ def _step_finished(state: dict[str, Any], command: dict[str, Any], now: int
     state["outbox"] = None
     if fin["ok"]:
         output = _loads(fin["output"])
+        template = run.graph.steps[fin["step_id"]].output_template
+        if template is not None:
+            try:
+                output = _with_rendered(run, fin["step_id"], template, output)
+            except TemplateError as exc:  # the template, not the peer: no retry helps
+                record["output"] = fin["output"]
+                _attempt_failed(run, record, f"output template failed: {exc}", False, now,
+                                effects)
+                return run.save(now, command["id"]), effects
+            fin = {**fin, "output": _dumps(output)}
         record.update(status=st.COMPLETED, output=fin["output"])
         run.outputs[fin["step_id"]] = output
         state["status"] = st.RUNNING
