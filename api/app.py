@@ -12,6 +12,7 @@ from api import (
     run_queries,
     runs,
     secrets,
+    step_types,
     templates,
     workflow_steps,
     workflows,
@@ -32,6 +33,7 @@ def register(engine: Engine) -> None:
     # plain paths first: aiohttp takes the first match, and /api/workflows/{id} matches them
     run_queries.register(engine)
     templates.register(engine)
+    step_types.register(engine)
     secrets.register(engine)
     credentials.register(engine)  # with its /api/v4/workflows/credentials alias
     workflows.register(engine)

@@ -18,6 +18,7 @@ import idna
 from publicsuffixlist import PublicSuffixList
 
 from steps.base import ExecContext, Issue, Outcome
+from steps.lookups.base import CONFIG as CONFIG
 from steps.lookups.base import answer, input_text, validate_input
 
 name = "domain_lookup"

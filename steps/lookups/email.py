@@ -15,6 +15,7 @@ from disposable_email_domains import blocklist
 from email_validator import EmailNotValidError, validate_email
 
 from steps.base import ExecContext, Issue, Outcome
+from steps.lookups.base import CONFIG as CONFIG
 from steps.lookups.base import answer, input_text, validate_input
 from steps.lookups.domain import registrable
 

@@ -15,6 +15,7 @@ from typing import Any
 import iptocc
 
 from steps.base import ExecContext, Issue, Outcome
+from steps.lookups.base import CONFIG as CONFIG
 from steps.lookups.base import answer, input_text, validate_input
 
 name = "ip_lookup"

@@ -13,6 +13,7 @@ import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
 
 from steps.base import ExecContext, Issue, Outcome
+from steps.lookups.base import CONFIG as CONFIG
 from steps.lookups.base import answer, input_text, validate_input
 
 name = "phone_lookup"
