@@ -14,6 +14,7 @@ from api import (
     run_queries,
     runs,
     secrets,
+    step_types,
     templates,
     usage,
     workflow_steps,
@@ -36,6 +37,7 @@ def register(engine: Engine) -> None:
     run_queries.register(engine)
     usage.register(engine)
     templates.register(engine)
+    step_types.register(engine)
     secrets.register(engine)
     credentials.register(engine)  # with its /api/v4/workflows/credentials alias
     integrations.register(engine)

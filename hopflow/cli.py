@@ -1,4 +1,4 @@
-"""`hopflow kafka|worker|bench`: the commands a newcomer needs."""
+"""`hopflow kafka|worker|bench|step-types`: the commands a newcomer needs."""
 
 from __future__ import annotations
 
@@ -52,6 +52,20 @@ def _bench(args: argparse.Namespace) -> int:
                  base_url=args.base_url, api_key=args.api_key, tenant=args.tenant)
 
 
+def _step_types(args: argparse.Namespace) -> int:
+    import orjson
+
+    from api.step_types import document
+    from steps.catalog import markdown
+
+    doc = document()
+    if args.markdown:
+        sys.stdout.write(markdown(doc["data"]))
+    else:
+        sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="hopflow", description=__doc__)
     sub = top.add_subparsers(dest="command", required=True)
@@ -85,6 +99,10 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--tenant", default=os.environ.get("HOPFLOW_TENANT"),
                        help="with --base-url: the key's tenant")
     bench.set_defaults(func=_bench)
+
+    types = sub.add_parser("step-types", help="every step type: config fields and output")
+    types.add_argument("--markdown", action="store_true", help="the README's table")
+    types.set_defaults(func=_step_types)
 
     from hopflow import operator, secrets_cli
 

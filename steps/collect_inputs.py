@@ -22,7 +22,6 @@ ALIASES = ("collect-inputs",)
 kind = "human"
 PAUSE_TYPE = COLLECT
 STEP_LEVEL = ("output",)  # 003 declares the fields at the step's top level
-ACTION_TYPE = None
 TITLE = "Pause the run until a person submits the declared input fields"
 CONFIG: dict[str, str] = {
     "fields": "array | object: the fields, as [{name, type, required, label, description, "

@@ -41,7 +41,6 @@ CONFIG = {
 OUTPUT = {"matched": "boolean: whether the rules held",
           "branch": "string: then or else",
           "notes": "array: regex timeouts and unreadable dates (only when any)"}
-ACTION_TYPE = None
 
 MAX_DEPTH = 8
 MAX_RULES = 100

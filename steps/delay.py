@@ -14,6 +14,15 @@ MAX_SECONDS = 30 * 24 * 3600
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 
+TITLE = "Wait durably (a timer, so a restart loses nothing), then go on"
+CONFIG: dict[str, str] = {
+    "duration": "string: 500ms, 30s, 5m, 2h or 1d",
+    "seconds": "number: seconds to wait (adds to minutes and hours)",
+    "minutes": "number: minutes to wait",
+    "hours": "number: hours to wait",
+}
+OUTPUT: dict[str, str] = {"waited_ms": "how long the run actually waited"}
+
 
 class BadDelay(ValueError):
     def __init__(self, key: str, message: str) -> None:

@@ -16,7 +16,6 @@ from steps.templates import TemplateError, check, render
 name = "end_flow"
 ALIASES = ("end-flow",)
 kind = "end"
-ACTION_TYPE = None
 TITLE = "End the run successfully now, optionally with a result built from a template"
 CONFIG: dict[str, str] = {
     "result": "any (template): the run's result, rendered against the run context",

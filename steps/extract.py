@@ -27,7 +27,6 @@ from steps.templates import TemplateError, check, compile_path, lookup, render
 name = "extract"
 kind = "pure"
 TITLE = "Extract named, typed fields from a parsed document (JMESPath, regex, JSON Schema)"
-ACTION_TYPE: int | None = None
 CONFIG: dict[str, str] = {
     "source": "string: the document, a template (\"{{steps.parse}}\") or a path "
               "(steps.parse); paths and regexes read it",

@@ -37,7 +37,6 @@ from steps.templates import TemplateError, check
 name = "parse"
 kind = "io"
 TITLE = "Parse a document (CSV, JSON, text, PDF) from a URL, inline content or a stored file"
-ACTION_TYPE: int | None = None
 OUTPUT: dict[str, str] = shape.OUTPUT
 SOURCES = ("url", "content", "content_base64", "file", "file_id")
 DEFAULT_TIMEOUT = 30.0

@@ -28,7 +28,6 @@ CONFIG = {
            "template",
 }
 OUTPUT = {"*": "the object (or list) the fields and ops produce"}
-ACTION_TYPE = None
 
 CAST_TYPES = ("int", "float", "str", "bool", "json", "date")
 _TRUE = ("true", "yes", "y", "1", "on")

@@ -17,7 +17,6 @@ name = ACTION
 ALIASES = ("request-user-action",)
 kind = "human"
 PAUSE_TYPE = ACTION
-ACTION_TYPE = None
 TITLE = "Pause the run until a person picks one of the declared actions and values"
 CONFIG: dict[str, str] = {
     "actions": "array: [{id, label, values}], values being strings or {value, label}",

@@ -20,6 +20,7 @@ from steps.http import (
 from steps.templates import TemplateError, check
 
 name = "webhook"
+ALIASES = ("http",)  # issue 7 names both; one module, one behaviour
 kind = "io"
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -27,6 +28,21 @@ DEFAULT_TIMEOUT = 10.0
 MAX_TIMEOUT = 120.0
 MAX_BODY_CHARS = 256_000
 CREDENTIAL_TYPES = ("http_bearer", "http_basic", "http_api_key")  # credential_id may name
+
+TITLE = "Call an HTTP endpoint (GET/POST/PUT/PATCH/DELETE) through the guarded client"
+CONFIG: dict[str, str] = {
+    "url": "string, required: http(s) URL, templated; checked by the outbound guard",
+    "method": "string: GET, POST (default), PUT, PATCH or DELETE",
+    "headers": "object of strings: templated; secrets via {{secrets.name}}",
+    "query": "object: query parameters, templated",
+    "body": "any JSON: templated request body (not sent with GET)",
+    "credential_id": "string: an http_bearer, http_basic or http_api_key credential",
+    "timeout": f"number: seconds, default {DEFAULT_TIMEOUT:g}, at most {MAX_TIMEOUT:g}",
+}
+OUTPUT: dict[str, str] = {
+    "status": "the HTTP status code",
+    "body": "the response body: parsed JSON when the peer says JSON, else text (256 KB cap)",
+}
 
 
 def validate(config: dict[str, Any], where: str) -> list[Issue]:

@@ -385,7 +385,6 @@ def test_workflow_save_names_the_step_field() -> None:
 def test_metadata_for_the_step_types_endpoint() -> None:
     for module in (parse, extract):
         assert isinstance(module.TITLE, str) and module.TITLE
-        assert module.ACTION_TYPE is None
         assert all(isinstance(v, str) for v in {**module.CONFIG, **module.OUTPUT}.values())
     assert {"url", "file", "content", "format", "max_rows"} <= set(parse.CONFIG)
     assert {"rows", "data", "text", "pages", "meta", "truncated"} <= set(parse.OUTPUT)

@@ -242,7 +242,7 @@ def test_aliases_name_one_module_and_resume_commands_encode() -> None:
     assert registry.get("end-flow") is registry.get("end_flow")
     for name in ("collect_inputs", "request_user_action", "end_flow"):
         module = registry.get(name)
-        assert module.TITLE and module.CONFIG and module.OUTPUT and module.ACTION_TYPE is None
+        assert module.TITLE and module.CONFIG and module.OUTPUT
     raw = COMMAND.encode(resume({"seq": 1, "stepId": "a", "output": {"x": 1}}))
     assert COMMAND.decode(raw)["kind"] == "resume"
 

@@ -9,7 +9,6 @@ from steps.integrations import chat
 
 name = "discord"
 kind = "io"
-ACTION_TYPE: int | None = 11
 TITLE = "Post a message to a Discord webhook"
 MAX_CONTENT = 2000  # Discord refuses longer content
 CONFIG: dict[str, str] = {

@@ -21,7 +21,6 @@ from steps.templates import TemplateError, check
 name = "integration"
 kind = "io"
 sends = True  # an email integration counts against the plan's caps
-ACTION_TYPE: int | None = None
 TITLE = "Send through a saved integration (slack, teams, discord, email, webhook)"
 CONFIG: dict[str, str] = {
     "integration_id": "string: the integration's id (from /api/workflows/integrations)",

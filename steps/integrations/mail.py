@@ -36,7 +36,6 @@ from steps.templates import TemplateError, check
 name = "email"
 kind = "io"
 sends = True  # the executor gives it ctx.extras["reserve"]
-ACTION_TYPE: int | None = 0
 TITLE = "Send an email over SMTP (HTML sanitized, with a plain-text part)"
 DEFAULT_TIMEOUT = 30.0
 MAX_SUBJECT = 998

@@ -9,7 +9,6 @@ from steps.integrations import chat
 
 name = "slack"
 kind = "io"
-ACTION_TYPE: int | None = 10
 TITLE = "Post a message to a Slack incoming webhook"
 CONFIG: dict[str, str] = {
     "credential_id": "string: a slack credential holding the webhook URL (preferred)",

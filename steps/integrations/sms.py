@@ -27,7 +27,6 @@ from steps.templates import TemplateError, check
 name = "sms"
 kind = "io"
 sends = True  # the executor gives it ctx.extras["reserve"]
-ACTION_TYPE: int | None = 1
 TITLE = "Send an SMS through Twilio's Messages API"
 DEFAULT_BASE = "https://api.twilio.com"
 MAX_BODY = 1600  # Twilio's limit for one message

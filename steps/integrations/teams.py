@@ -14,7 +14,6 @@ from steps.integrations import chat
 
 name = "teams"
 kind = "io"
-ACTION_TYPE: int | None = 9
 TITLE = "Post a message to a Microsoft Teams incoming webhook"
 CONFIG: dict[str, str] = {
     "credential_id": "string: a teams credential holding the webhook URL (preferred)",

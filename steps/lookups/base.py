@@ -20,6 +20,10 @@ from steps.templates import TemplateError, check, compile_path
 
 MAX_INPUT_CHARS = 2048
 CREDIT_PER_LOOKUP = 1
+CONFIG: dict[str, str] = {
+    "value": "string: the text to look up, usually a template such as {{input.email}}",
+    "field": "string: or a path into the run context, e.g. input.email, steps.s1.company",
+}
 
 def validate_input(config: dict[str, Any], where: str) -> list[Issue]:
     """Exactly one of `value` (text or a template) and `field` (a path) names the input."""

@@ -21,7 +21,6 @@ PROVIDER = "company"  # the executor passes settings.provider("company") as extr
 ENV = "HOPFLOW_COMPANY_PROVIDER_URL"
 
 TITLE = "Company details (name, domain, industry, size) from the deployment's provider"
-ACTION_TYPE: int | None = None
 CONFIG: dict[str, str] = {
     "value": "string (template): the company domain, an email address, a URL or a name, "
              "e.g. \"{{input.email}}\"",

@@ -23,7 +23,6 @@ PROVIDER = "darkweb"
 ENV = "HOPFLOW_DARKWEB_PROVIDER_URL"
 
 TITLE = "Breach exposure of an email address or domain from the deployment's provider"
-ACTION_TYPE: int | None = None
 CONFIG: dict[str, str] = {
     "value": "string (template): an email address or a domain, e.g. \"{{input.email}}\"",
     "field": "string: a path to the input instead of value, e.g. input.email",

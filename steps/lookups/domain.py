@@ -18,12 +18,14 @@ import idna
 from publicsuffixlist import PublicSuffixList
 
 from steps.base import ExecContext, Issue, Outcome
+from steps.lookups.base import CONFIG as CONFIG
 from steps.lookups.base import answer, input_text, validate_input
 
 name = "domain_lookup"
 kind = "io"
 field_is_input = True
 
+TITLE = "Split a host name by the Public Suffix List, with IDN forms, offline"
 OUTPUT: dict[str, str] = {
     "input": "the text looked up: a domain, an email address or a URL",
     "valid": "a syntactically valid host name under a known public suffix",

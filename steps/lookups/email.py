@@ -15,6 +15,7 @@ from disposable_email_domains import blocklist
 from email_validator import EmailNotValidError, validate_email
 
 from steps.base import ExecContext, Issue, Outcome
+from steps.lookups.base import CONFIG as CONFIG
 from steps.lookups.base import answer, input_text, validate_input
 from steps.lookups.domain import registrable
 
@@ -22,6 +23,7 @@ name = "email_lookup"
 kind = "io"
 field_is_input = True
 
+TITLE = "Validate an email address: normalized form, free-provider, disposable and role flags"
 OUTPUT: dict[str, str] = {
     "input": "the text looked up",
     "valid": "the syntax is a deliverable-looking address (no DNS check)",

@@ -15,12 +15,14 @@ from typing import Any
 import iptocc
 
 from steps.base import ExecContext, Issue, Outcome
+from steps.lookups.base import CONFIG as CONFIG
 from steps.lookups.base import answer, input_text, validate_input
 
 name = "ip_lookup"
 kind = "io"
 field_is_input = True
 
+TITLE = "IP version, scope (private, loopback, CGNAT...) and country, offline"
 OUTPUT: dict[str, str] = {
     "input": "the text looked up",
     "valid": "an IPv4 or IPv6 address",

@@ -13,12 +13,14 @@ import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
 
 from steps.base import ExecContext, Issue, Outcome
+from steps.lookups.base import CONFIG as CONFIG
 from steps.lookups.base import answer, input_text, validate_input
 
 name = "phone_lookup"
 kind = "io"
 field_is_input = True
 
+TITLE = "Validate and describe a phone number, offline (phonenumbers)"
 OUTPUT: dict[str, str] = {
     "input": "the text looked up",
     "valid": "a real, assigned number range for its region",
