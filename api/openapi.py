@@ -512,7 +512,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", INTEG, "List integrations, or one with ?id= (secrets masked)",
              "integrations", {200: {"anyOf": [ref("IntegrationList"), ref("Integration")]}},
              params=(Param("id", STR, description="one integration instead of the list"),
-                     Param("workflow_id", STR, description="only this workflow's"), *PAGE)),
+                     Param("workflow_id", STR, description="only this workflow's"), *PAGE),
+             errors=(404,)),  # ?id= names one: it may not exist
     Endpoint("POST", INTEG, "Create an integration (002)", "integrations",
              {201: ref("Integration")}, role="admin", body=ref("IntegrationInput"),
              body_required=True, errors=(*WRITE, 503)),
