@@ -72,3 +72,21 @@ class StepType(Protocol):
     kind: Kind
 
     def validate(self, config: dict[str, Any], where: str) -> list[Issue]: ...
+
+
+def timeout_issues(config: dict[str, Any], where: str, default: float,
+                   maximum: float) -> list[Issue]:
+    """The one rule for a step's `timeout`: seconds in (0, maximum]."""
+    timeout = config.get("timeout", default)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not (
+            0 < timeout <= maximum):
+        return [Issue(f"{where}.timeout", f"must be a number of seconds in (0, {maximum:g}]")]
+    return []
+
+
+def headers_issues(config: dict[str, Any], where: str) -> list[Issue]:
+    """Request headers: an object of strings (templates allowed)."""
+    headers = config.get("headers", {})
+    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+        return [Issue(f"{where}.headers", "must be an object of string values")]
+    return []

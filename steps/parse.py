@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from steps.base import ExecContext, Issue, Outcome, StepFailed
+from steps.base import ExecContext, Issue, Outcome, StepFailed, headers_issues, timeout_issues
 from steps.documents import shape
 from steps.documents.csvdoc import DELIMITERS, parse_csv
 from steps.documents.decode import decode
@@ -105,14 +105,8 @@ def validate(config: dict[str, Any], where: str) -> list[Issue]:
         issues.append(Issue(f"{where}.has_header", "must be true or false"))
     issues += _bounded_int(config, "max_rows", MAX_ROWS, where)
     issues += _bounded_int(config, "max_pages", MAX_PAGES, where)
-    headers = config.get("headers", {})
-    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
-        issues.append(Issue(f"{where}.headers", "must be an object of string values"))
-    timeout = config.get("timeout", DEFAULT_TIMEOUT)
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not (
-            0 < timeout <= MAX_TIMEOUT):
-        issues.append(Issue(f"{where}.timeout",
-                            f"must be a number of seconds in (0, {MAX_TIMEOUT:g}]"))
+    issues += headers_issues(config, where)
+    issues += timeout_issues(config, where, DEFAULT_TIMEOUT, MAX_TIMEOUT)
     try:
         check(config)
     except TemplateError as exc:

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import orjson
 
-from steps.base import ExecContext, Issue, Outcome, StepFailed
+from steps.base import ExecContext, Issue, Outcome, StepFailed, headers_issues, timeout_issues
 from steps.errors import http_failure, request_failure
 from steps.http import (
     BlockedURL,
@@ -55,16 +55,10 @@ def validate(config: dict[str, Any], where: str) -> list[Issue]:
     method = str(config.get("method", "POST")).upper()
     if method not in METHODS:
         issues.append(Issue(f"{where}.method", f"must be one of {', '.join(METHODS)}"))
-    headers = config.get("headers", {})
-    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
-        issues.append(Issue(f"{where}.headers", "must be an object of string values"))
+    issues += headers_issues(config, where)
     if "credential_id" in config and not isinstance(config["credential_id"], str):
         issues.append(Issue(f"{where}.credential_id", "must be a string (a credential id)"))
-    timeout = config.get("timeout", DEFAULT_TIMEOUT)
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not (
-            0 < timeout <= MAX_TIMEOUT):
-        issues.append(Issue(f"{where}.timeout",
-                            f"must be a number of seconds in (0, {MAX_TIMEOUT}]"))
+    issues += timeout_issues(config, where, DEFAULT_TIMEOUT, MAX_TIMEOUT)
     try:
         check(config)
     except TemplateError as exc:

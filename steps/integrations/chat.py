@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import httpx
 import orjson
 
-from steps.base import ExecContext, Issue, Outcome, StepFailed
+from steps.base import ExecContext, Issue, Outcome, StepFailed, timeout_issues
 from steps.http import BlockedURL, ResponseTooLarge, guarded_request
 from steps.integrations import hosts
 from steps.templates import TemplateError, check
@@ -53,9 +53,7 @@ def validate(channel: str, config: dict[str, Any], where: str,
         issues.append(Issue(f"{where}.message", "is required (the text to post)"))
     if extra is not None:
         issues.extend(extra(config, where))
-    timeout = config.get("timeout", DEFAULT_TIMEOUT)
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 60:
-        issues.append(Issue(f"{where}.timeout", "must be a number of seconds in (0, 60]"))
+    issues += timeout_issues(config, where, DEFAULT_TIMEOUT, 60)
     try:
         check(config)
     except TemplateError as exc:

@@ -26,7 +26,7 @@ from typing import Any
 
 import aiosmtplib
 
-from steps.base import ExecContext, Issue, Outcome, StepFailed
+from steps.base import ExecContext, Issue, Outcome, StepFailed, timeout_issues
 from steps.integrations import quota
 from steps.integrations.mail_html import sanitize, to_text
 from steps.integrations.recipients import emails, literal
@@ -91,9 +91,7 @@ def validate(config: dict[str, Any], where: str) -> list[Issue]:
     for key, value in (("html", body), ("text", text)):
         if value is not None and not isinstance(value, str):
             issues.append(Issue(f"{where}.{key}", "must be a string"))
-    timeout = config.get("timeout", DEFAULT_TIMEOUT)
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 120:
-        issues.append(Issue(f"{where}.timeout", "must be a number of seconds in (0, 120]"))
+    issues += timeout_issues(config, where, DEFAULT_TIMEOUT, 120)
     try:
         check(config)
     except TemplateError as exc:

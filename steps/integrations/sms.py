@@ -18,7 +18,7 @@ from urllib.parse import quote
 import httpx
 import orjson
 
-from steps.base import ExecContext, Issue, Outcome, StepFailed
+from steps.base import ExecContext, Issue, Outcome, StepFailed, timeout_issues
 from steps.http import BlockedURL, ResponseTooLarge, guarded_request
 from steps.integrations import quota
 from steps.integrations.recipients import literal, phones
@@ -91,9 +91,7 @@ def validate(config: dict[str, Any], where: str) -> list[Issue]:
                 raise StepFailed("not one number")
         except StepFailed:
             issues.append(Issue(f"{where}.from", "must be one E.164 number"))
-    timeout = config.get("timeout", DEFAULT_TIMEOUT)
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 60:
-        issues.append(Issue(f"{where}.timeout", "must be a number of seconds in (0, 60]"))
+    issues += timeout_issues(config, where, DEFAULT_TIMEOUT, 60)
     try:
         check(config)
     except TemplateError as exc:
