@@ -26,7 +26,7 @@ import re
 from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, wraps
 from typing import Any
 
 import orjson
@@ -47,6 +47,11 @@ _NUL_FREE = "\ufffd"
 _JINJA_MARKERS = ("{%", "{#")
 _PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[#0 +\-]*(\*|\d+)?(?:\.(\*|\d+))?")
 _SIZED_FILTERS = ("center", "indent", "batch", "slice", "wordwrap", "truncate")
+# filters that never turn a container into text (the rest are measured first, _measured)
+_NON_PRINTING_FILTERS = frozenset((
+    "abs", "attr", "bool", "count", "d", "default", "dictsort", "first", "float",
+    "groupby", "int", "items", "last", "length", "list", "map", "max", "min", "random",
+    "reject", "rejectattr", "reverse", "round", "select", "selectattr", "sort", "unique"))
 
 
 class TemplateError(ValueError):
@@ -91,6 +96,36 @@ def _too_big(value: Any) -> Any:
     return value
 
 
+def _fits(value: Any, limit: int = MAX_RENDERED_CHARS) -> Any:
+    """`value` if it would print within `limit` characters, else TemplateError.
+
+    A list may hold the same 256 KB string a thousand times for the cost of its
+    references; printing it (or `join`, `string`, `tojson`...) would build the
+    whole text before any check on the result. So containers are measured first
+    (shared items counted each time), stopping as soon as the limit is passed.
+    """
+    if not isinstance(value, list | tuple | dict):
+        return value
+    size = 0
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str | bytes):
+            size += len(item) + 2
+        elif isinstance(item, dict):
+            size += 2 + len(item)
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            size += 2 + len(item)
+            stack.extend(item)
+        else:
+            size += 8
+        if size > limit:
+            raise TemplateError(f"a value grew past {MAX_RENDERED_CHARS} characters")
+    return value
+
+
 def _concat(*parts: Any) -> str:
     """`a ~ b`: a kept secret placeholder stays one; NULs from data are replaced."""
     fenced = False
@@ -124,11 +159,34 @@ def _range(*args: int) -> range:
 
 def _sized(name: str, filter_: Any) -> Any:
     """A built-in filter refusing integer arguments past the size limit."""
+    @wraps(filter_)  # keeps jinja_pass_arg (truncate and wordwrap take the environment)
     def guarded(*args: Any, **kwargs: Any) -> Any:
         for arg in (*args[1:], *kwargs.values()):
             if isinstance(arg, int) and not isinstance(arg, bool) and abs(arg) > 1000:
                 raise TemplateError(f"filter {name}: argument {arg} is too large (max 1000)")
         return filter_(*args, **kwargs)
+    return guarded
+
+
+def _check_replace(text: Any, old: Any, new: Any, count: Any = -1) -> None:
+    """str.replace (method or filter) refused before it builds an oversized string."""
+    if isinstance(text, str) and isinstance(old, str) and isinstance(new, str):
+        times = text.count(old) if old else len(text) + 1
+        if isinstance(count, int) and count >= 0:
+            times = min(times, count)
+        if len(text) + times * max(0, len(new) - len(old)) > MAX_RENDERED_CHARS:
+            raise TemplateError(f"a value grew past {MAX_RENDERED_CHARS} characters")
+
+
+def _measured(name: str, filter_: Any) -> Any:
+    """A built-in filter whose arguments are measured first (it may print a container)."""
+    @wraps(filter_)  # keeps jinja_pass_arg (pass_environment, pass_eval_context)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        for arg in (*args, *kwargs.values()):
+            _fits(arg)
+        if name == "replace" and len(args) >= 3:
+            _check_replace(str(args[0]), *args[1:4])
+        return _too_big(filter_(*args, **kwargs))
     return guarded
 
 
@@ -144,6 +202,7 @@ def _printable(value: Any) -> str:
         return str(value)
     if isinstance(value, ChainableUndefined):
         return ""
+    _fits(value)
     try:
         return orjson.dumps(value).decode()
     except TypeError:
@@ -214,12 +273,15 @@ class _Sandbox(ImmutableSandboxedEnvironment):
                 if (isinstance(seq, str | list | tuple) and isinstance(times, int)
                         and len(seq) * times > MAX_RENDERED_CHARS):
                     raise TemplateError(f"a value grew past {MAX_RENDERED_CHARS} characters")
+                if isinstance(seq, list | tuple) and isinstance(times, int) and times > 1:
+                    _fits(seq, MAX_RENDERED_CHARS // times)
         elif operator == "**":
             if (isinstance(right, int | float) and abs(right) > 100
                     and isinstance(left, int | float) and abs(left) > 1):
                 raise TemplateError("exponent too large (max 100)")
         elif operator == "%" and isinstance(left, str):
             _check_percent_format(left)
+            _fits(right)
         return _too_big(super().call_binop(context, operator, left, right))
 
     def wrap_str_format(self, value: Any) -> Any:
@@ -237,6 +299,16 @@ class _Sandbox(ImmutableSandboxedEnvironment):
                     and abs(arg) > MAX_RENDERED_CHARS and hasattr(__obj, "__self__")
                     and isinstance(__obj.__self__, str)):
                 raise TemplateError(f"argument {arg} is too large")
+        if hasattr(__obj, "__self__") and isinstance(__obj.__self__, str):
+            for arg in (*args, *kwargs.values()):
+                _fits(arg)  # "".join(a list), "%s".__mod__ ...
+            if getattr(__obj, "__name__", "") == "replace" and args:
+                _check_replace(__obj.__self__, *args[:3])
+            if getattr(__obj, "__name__", "") == "expandtabs":
+                width = (args or (kwargs.get("tabsize", 8),))[0]
+                if isinstance(width, int) and __obj.__self__.count("\t") * width > (
+                        MAX_RENDERED_CHARS):
+                    raise TemplateError(f"a value grew past {MAX_RENDERED_CHARS} characters")
         if isinstance(__obj, Macro | LoopContext):
             budget = _budget()
             budget.depth += 1
@@ -259,10 +331,14 @@ def _environment() -> _Sandbox:
                    "__hf_concat": _concat}
     for name in _SIZED_FILTERS:
         env.filters[name] = _sized(name, env.filters[name])
+    for name in set(env.filters) - _NON_PRINTING_FILTERS - set(_SIZED_FILTERS) - {"format"}:
+        env.filters[name] = _measured(name, env.filters[name])
     fmt = env.filters["format"]
 
     def format_filter(value: Any, *args: Any, **kwargs: Any) -> Any:
         _check_percent_format(str(value))
+        for arg in (*args, *kwargs.values()):
+            _fits(arg)
         return _too_big(fmt(value, *args, **kwargs))
 
     env.filters["format"] = format_filter

@@ -124,3 +124,29 @@ def test_compiled_templates_are_cached() -> None:
     from steps.text_template import compile_text
     text = "{% for i in input.items %}{{ i.n }}{% endfor %}"
     assert compile_text(text) is compile_text(text)
+
+
+@pytest.mark.parametrize("text", [
+    '{{ (["x".ljust(250000)] * 1000) | join | length }}',
+    '{% set a = "x".ljust(200000) %}{{ [a, a, a, a, a, a] | join | length }}',
+    '{% set a = "x".ljust(200000) %}{{ [a, a, a, a, a, a] | tojson | length }}',
+    '{% set a = "x".ljust(200000) %}{{ [a, a, a, a, a, a] | string | length }}',
+    '{% set a = "x".ljust(200000) %}{{ [a, a, a, a, a, a] | lower | length }}',
+    '{% set a = "x".ljust(200000) %}{{ "".join([a, a, a, a, a, a]) | length }}',
+    '{% set a = "x".ljust(200000) %}{{ "%s" % ([a, a, a, a, a, a],) }}',
+    '{% set a = "x".ljust(200000) %}{{ [a, a, a, a, a, a] }}',
+    '{{ ("x" * 200000) | replace("x", "yyyyyyyyyy") | length }}',
+    '{{ ("x" * 200000).replace("x", "yyyyyyyyyy") | length }}',
+])
+def test_shared_references_cannot_build_huge_text(text: str) -> None:
+    """A list holding one big string many times costs only references until it is
+    printed or joined: that must be refused before the text is built (not after)."""
+    with pytest.raises(TemplateError, match="grew past"):
+        render_text(text, CTX)
+
+
+def test_filters_taking_the_environment_still_work() -> None:
+    assert render_text('{{ "abcdef ghij" | truncate(9, leeway=0) }}', CTX) == "abcdef..."
+    assert render_text('{{ "abc def" | wordwrap(3) }}', CTX) == "abc\ndef"
+    assert render_text('{{ [1, 2] | sum }} {{ input.items | map(attribute="n") | join("-") }}',
+                       CTX) == "3 a-b"
