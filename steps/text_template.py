@@ -46,6 +46,7 @@ FENCE = "\x00"
 _NUL_FREE = "\ufffd"
 _JINJA_MARKERS = ("{%", "{#")
 _PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[#0 +\-]*(\*|\d+)?(?:\.(\*|\d+))?")
+_SECRET_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SIZED_FILTERS = ("center", "indent", "batch", "slice", "wordwrap", "truncate")
 # filters that never turn a container into text (the rest are measured first, _measured)
 _NON_PRINTING_FILTERS = frozenset((
@@ -219,6 +220,8 @@ class SecretFences:
     def __getattr__(self, name: str) -> _Fenced:
         if name.startswith("_"):
             raise AttributeError(name)
+        if not _SECRET_NAME.match(name):  # secrets[data]: no JMESPath reaches the executor
+            raise TemplateError(f"{name[:40]!r} is not a secret name")
         return _Fenced(f"{FENCE}{{{{secrets.{name}}}}}{FENCE}")
 
     def __getitem__(self, name: str) -> _Fenced:

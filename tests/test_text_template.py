@@ -150,3 +150,14 @@ def test_filters_taking_the_environment_still_work() -> None:
     assert render_text('{{ "abc def" | wordwrap(3) }}', CTX) == "abc\ndef"
     assert render_text('{{ [1, 2] | sum }} {{ input.items | map(attribute="n") | join("-") }}',
                        CTX) == "3 a-b"
+
+
+def test_secret_index_from_data_cannot_become_an_expression() -> None:
+    """secrets[input.x]: data picking a name must not smuggle a JMESPath expression
+    (`a || secrets.other`) into the placeholder the executor evaluates."""
+    ctx = {**CTX, "input": {"which": "nope || secrets.other"}}
+    with pytest.raises(TemplateError, match="not a secret name"):
+        render("{% if 1 %}{{ secrets[input.which] }}{% endif %}", ctx, keep_secrets=True)
+    ok = render("{% if 1 %}{{ secrets[input.which] }}{% endif %}",
+                {**CTX, "input": {"which": "api_2"}}, keep_secrets=True)
+    assert fill_secrets(ok, {"api_2": "V"}) == "V"
