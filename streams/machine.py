@@ -429,7 +429,7 @@ def _step_finished(state: dict[str, Any], command: dict[str, Any], now: int
             except TemplateError as exc:  # the template, not the peer: no retry helps
                 record["output"] = fin["output"]
                 _attempt_failed(run, record, f"output template failed: {exc}", False, now,
-                                effects)
+                                effects, credits=fin.get("credits") or 0)  # the call was made
                 return run.save(now, command["id"]), effects
             fin = {**fin, "output": _dumps(output)}
         record.update(status=st.COMPLETED, output=fin["output"])

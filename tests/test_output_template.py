@@ -113,3 +113,16 @@ def test_output_template_error_on_a_resumed_step_fails_the_run() -> None:
     assert state["status"] == "failed" and "500 iterations" in state["error"]
     assert state["history"][-1]["status"] == "failed"
     assert state["history"][-1]["error_class"] == "permanent"
+
+
+def test_output_template_error_still_bills_the_call() -> None:
+    """The peer was called (and may have billed credits) before the template failed:
+    the step event still carries credits, so usage counts the call."""
+    from schemas import run_events
+    call = {**CALL, "output_template": "{% for i in range(600) %}{% endfor %}"}
+    state, _ = machine.apply(None, request({"steps": [call]}), now=10)
+    command = finished(1, 1, True, {"ok": 1})
+    command["finished"]["credits"] = 2
+    state, effects = machine.apply(state, command, now=20)
+    step = run_events.decode(effects.events[0])
+    assert step["type"] == "step.failed" and step["data"]["credits"] == 2
