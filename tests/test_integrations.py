@@ -52,6 +52,10 @@ def test_vendor_hosts_accepted(channel: str, url: str, monkeypatch: pytest.Monke
     ("slack", "https://user:pw@hooks.slack.com/services/x"),
     ("slack", "ftp://hooks.slack.com/x"),
     ("slack", "http://127.0.0.1:8080/services/x"),
+    # the webhook URL is the secret: a vendor host only over https
+    ("slack", "http://hooks.slack.com/services/T0/B0/x"),
+    ("teams", "http://contoso.webhook.office.com/webhookb2/abc"),
+    ("discord", "http://discord.com/api/webhooks/1/abc"),
 ])
 def test_other_hosts_refused(channel: str, url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     strict(monkeypatch)
