@@ -165,6 +165,8 @@ def _sized(name: str, filter_: Any) -> Any:
         for arg in (*args[1:], *kwargs.values()):
             if isinstance(arg, int) and not isinstance(arg, bool) and abs(arg) > 1000:
                 raise TemplateError(f"filter {name}: argument {arg} is too large (max 1000)")
+        if args:
+            _fits(args[0])  # center/indent/wordwrap/truncate print a list given one
         return filter_(*args, **kwargs)
     return guarded
 

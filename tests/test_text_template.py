@@ -137,6 +137,7 @@ def test_compiled_templates_are_cached() -> None:
     '{% set a = "x".ljust(200000) %}{{ [a, a, a, a, a, a] }}',
     '{{ ("x" * 200000) | replace("x", "yyyyyyyyyy") | length }}',
     '{{ ("x" * 200000).replace("x", "yyyyyyyyyy") | length }}',
+    '{% set a = "x".ljust(200000) %}{{ [a, a, a, a, a, a] | center(5) | length }}',
 ])
 def test_shared_references_cannot_build_huge_text(text: str) -> None:
     """A list holding one big string many times costs only references until it is
