@@ -120,8 +120,8 @@ def _fits(value: Any, limit: int = MAX_RENDERED_CHARS) -> Any:
         elif isinstance(item, list | tuple):
             size += 2 + len(item)
             stack.extend(item)
-        else:
-            size += 8
+        else:  # a number, true, null: at least a character (a lower bound is enough
+            size += 1  # to stop amplification; the rendered text is checked after)
         if size > limit:
             raise TemplateError(f"a value grew past {MAX_RENDERED_CHARS} characters")
     return value
@@ -165,7 +165,7 @@ def _sized(name: str, filter_: Any) -> Any:
         for arg in (*args[1:], *kwargs.values()):
             if isinstance(arg, int) and not isinstance(arg, bool) and abs(arg) > 1000:
                 raise TemplateError(f"filter {name}: argument {arg} is too large (max 1000)")
-        if args:
+        if args and name not in ("batch", "slice"):
             _fits(args[0])  # center/indent/wordwrap/truncate print a list given one
         return filter_(*args, **kwargs)
     return guarded

@@ -162,3 +162,12 @@ def test_secret_index_from_data_cannot_become_an_expression() -> None:
     ok = render("{% if 1 %}{{ secrets[input.which] }}{% endif %}",
                 {**CTX, "input": {"which": "api_2"}}, keep_secrets=True)
     assert fill_secrets(ok, {"api_2": "V"}) == "V"
+
+
+def test_measuring_does_not_refuse_data_that_prints_within_the_limit() -> None:
+    rows = [{"n": i, "ok": True, "v": None} for i in range(7000)]  # ~200 KB of JSON
+    ctx = {**CTX, "steps": {"parse": {"rows": rows}}}
+    assert len(render_text("{{ steps.parse.rows | tojson }}{% if 1 %}{% endif %}", ctx)) < (
+        MAX_RENDERED_CHARS)
+    text = "{% for b in steps.parse.rows | batch(100) %}{% endfor %}{{ steps.parse.rows }}"
+    assert render_text(text, ctx).startswith('[{"n":0,')
