@@ -336,3 +336,18 @@ def test_integration_ops() -> None:
     assert bad["status"] == 400 and bad["field"] == "integration_type"
     assert table.run("integration.delete", {"id": "int_1"})["ok"]
     assert table.run("integration.delete", {"id": "int_1"})["status"] == 404
+
+
+def test_recipient_arrays_of_non_strings_are_a_400_at_save() -> None:
+    """[1, 2] is neither an address list nor a template: refused at save naming the
+    field, not left to fail every run."""
+    where = "steps[0].config"
+    fields = [i.field for i in mail.validate({"credential_id": "c", "to": ["a@b.co", 7],
+                                              "subject": "s", "text": "t"}, where)]
+    assert fields == [f"{where}.to"]
+    fields = [i.field for i in sms.validate({"credential_id": "c", "to": [{"n": 1}],
+                                             "message": "m"}, where)]
+    assert fields == [f"{where}.to"]
+    with pytest.raises(specs.IntegrationInvalid) as info:
+        specs.split("email", {"credential_id": "c", "to": "a@b.co", "cc": [None]})
+    assert [f for f, _ in info.value.issues] == ["config.cc"]
