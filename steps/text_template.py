@@ -9,7 +9,8 @@ mutation of data; on top of it:
 - at most MAX_LOOP_ITERATIONS loop iterations per render in total (nested
   loops and recursive loops included): every `for` iterable is wrapped in a
   counting guard when the template is compiled (an AST rewrite);
-- macro (and recursive loop) calls nested at most MAX_CALL_DEPTH deep;
+- macro (and recursive loop) calls nested at most MAX_CALL_DEPTH deep, and at
+  most MAX_CALLS of them per render in total;
 - no value or output larger than MAX_RENDERED_CHARS: `*`, `**`, `%`, `+`
   and `~` are checked before they build anything big, and so are filters
   and string methods given huge sizes; str.format is unavailable;
@@ -40,6 +41,9 @@ MAX_TEMPLATE_BYTES = 64 * 1024
 MAX_RENDERED_CHARS = 256 * 1024
 MAX_LOOP_ITERATIONS = 500
 MAX_CALL_DEPTH = 50
+# Macro (and recursive loop) calls per render in total: depth alone does not bound them
+# (a macro calling itself twice, 30 deep, is 2**30 calls: hours of the run agent's CPU).
+MAX_CALLS = 5000
 MAX_FORMAT_WIDTH = 9999
 MAX_RANGE = 10_000
 FENCE = "\x00"
@@ -68,6 +72,7 @@ def is_jinja(text: str) -> bool:
 class _Budget:
     loops: int = 0
     depth: int = 0
+    calls: int = 0
 
 
 _BUDGET: ContextVar[_Budget | None] = ContextVar("hopflow_template_budget", default=None)
@@ -316,6 +321,9 @@ class _Sandbox(ImmutableSandboxedEnvironment):
                     raise TemplateError(f"a value grew past {MAX_RENDERED_CHARS} characters")
         if isinstance(__obj, Macro | LoopContext):
             budget = _budget()
+            budget.calls += 1
+            if budget.calls > MAX_CALLS:
+                raise TemplateError(f"more than {MAX_CALLS} macro calls in one render")
             budget.depth += 1
             try:
                 if budget.depth > MAX_CALL_DEPTH:

@@ -77,6 +77,14 @@ def test_recursion_capped_at_50() -> None:
         render_text("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", CTX)
 
 
+def test_macro_calls_capped_in_total_not_only_in_depth() -> None:
+    """Two calls per level, 30 levels deep, is 2**30 calls: hours of the run agent."""
+    fan = "{% macro m(n) %}{% if n %}{{ m(n - 1) }}{{ m(n - 1) }}{% endif %}.{% endmacro %}"
+    assert len(render_text(fan + "{{ m(10) }}", CTX)) == 2 ** 11 - 1
+    with pytest.raises(TemplateError, match="macro calls"):
+        render_text(fan + "{{ m(30) }}", CTX)
+
+
 @pytest.mark.parametrize("text", [
     "{{ 'x' * 10**9 }}", "{{ input.items * 1000000 }}", "{{ '%0999999d' % 1 }}",
     "{{ 'x'.ljust(10**9) }}", "{{ 'x'|center(10**9) }}", "{{ '%*d'|format(10**8, 1) }}",
