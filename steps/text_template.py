@@ -52,6 +52,7 @@ _JINJA_MARKERS = ("{%", "{#")
 _PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[#0 +\-]*(\*|\d+)?(?:\.(\*|\d+))?")
 _SECRET_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SIZED_FILTERS = ("center", "indent", "batch", "slice", "wordwrap", "truncate")
+_PER_ITEM_FILTERS = ("map", "select", "reject", "selectattr", "rejectattr")
 # filters that never turn a container into text (the rest are measured first, _measured)
 _NON_PRINTING_FILTERS = frozenset((
     "abs", "attr", "bool", "count", "d", "default", "dictsort", "first", "float",
@@ -173,6 +174,30 @@ def _sized(name: str, filter_: Any) -> Any:
         if args and name not in ("batch", "slice"):
             _fits(args[0])  # center/indent/wordwrap/truncate print a list given one
         return filter_(*args, **kwargs)
+    return guarded
+
+
+def _bounded(items: Iterable[Any]) -> Iterator[Any]:
+    """A per-item filter's output, stopped once its items would print past the limit.
+
+    map("upper") or map("center", 1000) over a list of shared or tiny items makes new
+    values lazily; whatever consumes them (join, list, a loop) would build them all.
+    """
+    used = 0
+    for item in items:
+        used += len(item) if isinstance(item, str) else 1
+        if not isinstance(item, str):
+            _fits(item, MAX_RENDERED_CHARS - used + 1)
+        if used > MAX_RENDERED_CHARS:
+            raise TemplateError(f"a value grew past {MAX_RENDERED_CHARS} characters")
+        yield item
+
+
+def _per_item(filter_: Any) -> Any:
+    """map/select/reject...: their lazy output is bounded (_bounded)."""
+    @wraps(filter_)  # keeps jinja_pass_arg (map and select take the context)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        return _bounded(filter_(*args, **kwargs))
     return guarded
 
 
@@ -346,6 +371,8 @@ def _environment() -> _Sandbox:
         env.filters[name] = _sized(name, env.filters[name])
     for name in set(env.filters) - _NON_PRINTING_FILTERS - set(_SIZED_FILTERS) - {"format"}:
         env.filters[name] = _measured(name, env.filters[name])
+    for name in _PER_ITEM_FILTERS:
+        env.filters[name] = _per_item(env.filters[name])
     fmt = env.filters["format"]
 
     def format_filter(value: Any, *args: Any, **kwargs: Any) -> Any:

@@ -146,6 +146,8 @@ def test_compiled_templates_are_cached() -> None:
     '{{ ("x" * 200000) | replace("x", "yyyyyyyyyy") | length }}',
     '{{ ("x" * 200000).replace("x", "yyyyyyyyyy") | length }}',
     '{% set a = "x".ljust(200000) %}{{ [a, a, a, a, a, a] | center(5) | length }}',
+    '{% set a = "x".ljust(200000) %}{{ [a, a, a, a, a, a] | map("upper") | list | length }}',
+    '{{ range(10000) | map("string") | map("center", 1000) | join | length }}',
 ])
 def test_shared_references_cannot_build_huge_text(text: str) -> None:
     """A list holding one big string many times costs only references until it is
