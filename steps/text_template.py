@@ -124,7 +124,7 @@ def _fits(value: Any, limit: int = MAX_RENDERED_CHARS) -> Any:
             stack.extend(item.keys())
             stack.extend(item.values())
         elif isinstance(item, list | tuple):
-            size += 2 + len(item)
+            size += 1 + len(item)  # brackets and commas, never more than JSON prints
             stack.extend(item)
         else:  # a number, true, null: at least a character (a lower bound is enough
             size += 1  # to stop amplification; the rendered text is checked after)
