@@ -104,15 +104,20 @@ def _too_big(value: Any) -> Any:
 
 
 def _fits(value: Any, limit: int = MAX_RENDERED_CHARS) -> Any:
-    """`value` if it would print within `limit` characters, else TemplateError.
+    """`value` if it would print within `limit` characters, else TemplateError."""
+    if isinstance(value, list | tuple | dict):
+        _measure(value, limit)
+    return value
+
+
+def _measure(value: Any, limit: int) -> int:
+    """How many characters `value` prints at least; TemplateError past `limit`.
 
     A list may hold the same 256 KB string a thousand times for the cost of its
     references; printing it (or `join`, `string`, `tojson`...) would build the
     whole text before any check on the result. So containers are measured first
     (shared items counted each time), stopping as soon as the limit is passed.
     """
-    if not isinstance(value, list | tuple | dict):
-        return value
     size = 0
     stack = [value]
     while stack:
@@ -130,7 +135,7 @@ def _fits(value: Any, limit: int = MAX_RENDERED_CHARS) -> Any:
             size += 1  # to stop amplification; the rendered text is checked after)
         if size > limit:
             raise TemplateError(f"a value grew past {MAX_RENDERED_CHARS} characters")
-    return value
+    return size
 
 
 def _concat(*parts: Any) -> str:
@@ -185,9 +190,7 @@ def _bounded(items: Iterable[Any]) -> Iterator[Any]:
     """
     used = 0
     for item in items:
-        used += len(item) if isinstance(item, str) else 1
-        if not isinstance(item, str):
-            _fits(item, MAX_RENDERED_CHARS - used + 1)
+        used += len(item) if isinstance(item, str) else _measure(item, MAX_RENDERED_CHARS - used)
         if used > MAX_RENDERED_CHARS:
             raise TemplateError(f"a value grew past {MAX_RENDERED_CHARS} characters")
         yield item

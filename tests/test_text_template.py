@@ -181,3 +181,12 @@ def test_measuring_does_not_refuse_data_that_prints_within_the_limit() -> None:
         MAX_RENDERED_CHARS)
     text = "{% for b in steps.parse.rows | batch(100) %}{% endfor %}{{ steps.parse.rows }}"
     assert render_text(text, ctx).startswith('[{"n":0,')
+
+
+def test_per_item_output_counts_containers_it_makes() -> None:
+    """map("list") turns each shared 20 KB string into a new 20,000-item list."""
+    text = '{% set a = "x".ljust(20000) %}{{ [a, a, a, a, a] | map("list") | map("length") ' \
+           '| sum }}'
+    with pytest.raises(TemplateError, match="grew past"):
+        render_text(text, CTX)
+    assert render_text('{{ ["ab", "c"] | map("list") | map("length") | sum }}', CTX) == "3"
