@@ -13,6 +13,7 @@ with a timeout (a timeout counts as no match and is noted in the output).
 from __future__ import annotations
 
 import math
+import time
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -45,6 +46,17 @@ OUTPUT = {"matched": "boolean: whether the rules held",
 MAX_DEPTH = 8
 MAX_RULES = 100
 REGEX_TIMEOUT_SECONDS = 0.05
+# All of one evaluation's regexes together: a rule may hold 100 of them, and 100 x 50 ms
+# is 5 s of the run agent (conditions run there, in place) for every run.
+REGEX_BUDGET_SECONDS = 0.25
+
+
+class _Notes(list[str]):
+    """An evaluation's notes, and the deadline its regexes share."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.deadline: float | None = None
 _MS_THRESHOLD = 100_000_000_000  # epoch numbers above this are milliseconds
 
 
@@ -237,13 +249,13 @@ def _check_path(path: Any, where: str, issues: list[Issue]) -> None:
 
 def evaluate(rule: dict[str, Any], context: dict[str, Any]) -> bool:
     """True when the rule holds; a type mismatch counts as false, not an error."""
-    return _eval(rule, context, [])
+    return _eval(rule, context, _Notes())
 
 
 def evaluate_noted(rule: dict[str, Any], context: dict[str, Any]) -> tuple[bool, list[str]]:
     """`evaluate`, plus notes on regex timeouts and unreadable dates."""
-    notes: list[str] = []
-    return _eval(rule, context, notes), notes
+    notes = _Notes()
+    return _eval(rule, context, notes), list(notes)
 
 
 def _eval(rule: dict[str, Any], context: dict[str, Any], notes: list[str]) -> bool:
@@ -282,9 +294,18 @@ def _search(pattern: Any, actual: Any, ignore_case: bool, rule: dict[str, Any],
     if actual is None or isinstance(actual, dict | list):
         return False
     text = actual if isinstance(actual, str) else str(actual)
+    timeout = REGEX_TIMEOUT_SECONDS
+    if isinstance(notes, _Notes):
+        now = time.monotonic()
+        if notes.deadline is None:
+            notes.deadline = now + REGEX_BUDGET_SECONDS
+        timeout = min(timeout, notes.deadline - now)
+        if timeout <= 0:
+            notes.append(f"{rule['field']}: not matched, the condition's regexes used their "
+                         f"{int(REGEX_BUDGET_SECONDS * 1000)} ms (counted as no match)")
+            return None
     try:
-        return _pattern(str(pattern), ignore_case).search(
-            text, timeout=REGEX_TIMEOUT_SECONDS) is not None
+        return _pattern(str(pattern), ignore_case).search(text, timeout=timeout) is not None
     except TimeoutError:
         notes.append(f"{rule['field']}: regex timed out after "
                      f"{int(REGEX_TIMEOUT_SECONDS * 1000)} ms (counted as no match)")

@@ -31,6 +31,9 @@ __all__ = ["PERMANENT", "TRANSIENT", "HttpClass", "classify_http_status", "http_
 _TRANSIENT_4XX = frozenset({408, 425, 429})
 _PERMANENT_5XX = frozenset({501, 505})  # not implemented / version: never going to work
 _RETRY_AFTER_STATUSES = frozenset({429, 503})
+# A peer's number is clamped here (the run waits at most an hour anyway, steps/graph.py):
+# unbounded, it overflowed the Avro long of the step result and the executor could not send it.
+MAX_RETRY_AFTER_SECONDS = 86400.0
 
 
 @dataclass(frozen=True)
@@ -55,8 +58,8 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     text = value.strip()
     if not text:
         return None
-    if text.isdigit():
-        return float(int(text))
+    if text.isascii() and text.isdigit():  # "²".isdigit() is true too, and int() refuses it
+        return float(min(int(text[:12]), MAX_RETRY_AFTER_SECONDS))
     try:
         when = parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):
@@ -64,7 +67,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     if when.tzinfo is None:  # RFC 9110 dates are GMT; a naive parse means no zone was given
         return None
     current = time.time() if now is None else now
-    return max(0.0, when.timestamp() - current)
+    return min(max(0.0, when.timestamp() - current), MAX_RETRY_AFTER_SECONDS)
 
 
 def classify_http_status(status: int, headers: Mapping[str, str] | None = None,

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from steps import collect_inputs, user_action
 from steps.human import COLLECT, ResumeInvalid
+
+# The answer becomes the step's output, kept twice in the run's state (one Kafka record,
+# 1 MB by default) and sent in the resume command: the same budget as a parse's content.
+MAX_ANSWER_BYTES = 256 * 1024
 
 
 def check_resume(pause: dict[str, Any], body: Any) -> dict[str, Any]:
@@ -16,5 +22,10 @@ def check_resume(pause: dict[str, Any], body: Any) -> dict[str, Any]:
     if kind != pause["type"]:
         raise ResumeInvalid("type", f"the run waits for {pause['type']!r}, not {kind!r}")
     if kind == COLLECT:
-        return collect_inputs.answer(pause["fields"], body.get("data"))
+        output = collect_inputs.answer(pause["fields"], body.get("data"))
+        size = len(orjson.dumps(output))
+        if size > MAX_ANSWER_BYTES:  # 100 fields of 100,000 characters fit one body
+            raise ResumeInvalid("data", f"the answer is {size} bytes of JSON; at most "
+                                        f"{MAX_ANSWER_BYTES}")
+        return output
     return user_action.answer(pause["actions"], body)

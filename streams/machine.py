@@ -276,11 +276,37 @@ def _end_flow(run: _Run, module: Any, record: dict[str, Any], now: int,
         _step_event(state, effects, record, now, retryable=False)
         _finish(run, st.FAILED, now, effects, error=f"step {step.id} failed: {exc}")
         return
-    record.update(status=st.COMPLETED, ended_ms=now, output=_dumps(output))
-    _step_event(state, effects, record, now)
-    run.outputs[step.id] = output
+    if _complete_in_place(run, record, output, now, effects) is _UNSET:
+        return
     _finish(run, st.COMPLETED, now, effects,
             result=output["result"] if "result" in step.config else _UNSET)
+
+
+def _complete_in_place(run: _Run, record: dict[str, Any], output: Any, now: int,
+                       effects: Effects) -> Any:
+    """Complete a step that ends in the run agent (delay, human, end_flow) with `output`.
+
+    Its output_template renders here as for any other step; a render error fails
+    the step and the run, like a pure step's (then _UNSET, else the output).
+    """
+    state = run.state
+    step_id = record["step_id"]
+    template = run.graph.steps[step_id].output_template
+    if template is not None:
+        try:
+            output = _with_rendered(run, step_id, template, output)
+        except TemplateError as exc:
+            _step_error(run, record, now, f"output template failed: {exc}")
+            _step_event(state, effects, record, now, retryable=False)
+            _finish(run, st.FAILED, now, effects,
+                    error=f"step {step_id} failed: output template failed: {exc}")
+            return _UNSET
+    record.update(status=st.COMPLETED, ended_ms=now, output=_dumps(output))
+    run.outputs[step_id] = output
+    _step_event(state, effects, record, now)
+    return output
+
+
 def _with_rendered(run: _Run, step_id: str, template: str, output: Any) -> Any:
     """The output plus `rendered`: the step's output_template (004's OutputTemplate).
 
@@ -403,7 +429,7 @@ def _step_finished(state: dict[str, Any], command: dict[str, Any], now: int
             except TemplateError as exc:  # the template, not the peer: no retry helps
                 record["output"] = fin["output"]
                 _attempt_failed(run, record, f"output template failed: {exc}", False, now,
-                                effects)
+                                effects, credits=fin.get("credits") or 0)  # the call was made
                 return run.save(now, command["id"]), effects
             fin = {**fin, "output": _dumps(output)}
         record.update(status=st.COMPLETED, output=fin["output"])
@@ -493,11 +519,9 @@ def _timer_fired(state: dict[str, Any], command: dict[str, Any], now: int
         return run.save(now, command["id"]), effects
     if token.endswith(":delay"):
         waited = now - record["started_ms"]
-        output = {"waited_ms": waited}
-        record.update(status=st.COMPLETED, ended_ms=now, output=_dumps(output))
-        run.outputs[step_id] = output
-        _step_event(state, effects, record, now)
-        _advance(run, run.graph.successor(step_id, output, run.context()), now, effects)
+        output = _complete_in_place(run, record, {"waited_ms": waited}, now, effects)
+        if output is not _UNSET:
+            _advance(run, run.graph.successor(step_id, output, run.context()), now, effects)
         return run.save(now, command["id"]), effects
     if token.endswith(":human"):
         _timed_out(run, record, now, effects)
@@ -527,13 +551,10 @@ def _timed_out(run: _Run, record: dict[str, Any], now: int, effects: Effects) ->
         _finish(run, st.FAILED, now, effects, error=f"step {step_id} timed out waiting for "
                                                     "a person (it has no on_timeout step)")
         return
-    output = {"timedOut": True}
-    record.update(status=st.COMPLETED, ended_ms=now, output=_dumps(output))
-    run.outputs[step_id] = output
     _emit(state, effects, ev.RUN_RESUMED, now, {"stepId": step_id, "seq": record["seq"],
                                                 "timedOut": True})
-    _step_event(state, effects, record, now)
-    _advance(run, target, now, effects)
+    if _complete_in_place(run, record, {"timedOut": True}, now, effects) is not _UNSET:
+        _advance(run, target, now, effects)
 
 
 def _resume(state: dict[str, Any], command: dict[str, Any], now: int
@@ -553,13 +574,12 @@ def _resume(state: dict[str, Any], command: dict[str, Any], now: int
     _disarm_timer(run, effects)  # the timeout
     output = body.get("output")
     step_id = record["step_id"]
-    record.update(status=st.COMPLETED, ended_ms=now, output=_dumps(output))
-    run.outputs[step_id] = output
     state["status"] = st.RUNNING
     _emit(state, effects, ev.RUN_RESUMED, now, {"stepId": step_id, "seq": record["seq"],
                                                 "actor": body.get("actor")})
-    _step_event(state, effects, record, now)
-    _advance(run, run.graph.successor(step_id, output, run.context()), now, effects)
+    output = _complete_in_place(run, record, output, now, effects)
+    if output is not _UNSET:
+        _advance(run, run.graph.successor(step_id, output, run.context()), now, effects)
     return run.save(now, command["id"]), effects
 
 

@@ -67,6 +67,19 @@ def test_regex_and_its_timeout() -> None:
     assert condition.evaluate(inverse, big) is False  # a timeout is no evidence either way
 
 
+
+def test_regexes_of_one_evaluation_share_a_budget() -> None:
+    """100 catastrophic regexes at 50 ms each were 5 s of the run agent per evaluation."""
+    catastrophic = {"field": "input.payload", "op": "regex", "value": "(x+x+)+y"}
+    big = {**CTX, "input": {**CTX["input"], "payload": "x" * 5000}}
+    rule = {"any": [catastrophic] * 100}
+    started = time.perf_counter()
+    matched, notes = condition.evaluate_noted(rule, big)
+    assert time.perf_counter() - started < 1.0
+    assert matched is False and len(notes) == 100 and "used their" in notes[-1]
+    assert condition.evaluate(rule, big) is False
+
+
 def test_dates() -> None:
     assert holds({"field": "input.signup", "op": "before", "value": "2024-03-11"})
     assert holds({"field": "input.signup", "op": "after", "value": "2024-03-10T11:59:59+00:00"})

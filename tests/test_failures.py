@@ -202,3 +202,20 @@ async def test_webhook_connection_refused_is_transient() -> None:
     with pytest.raises(StepFailed) as caught:
         await webhook.execute({"url": "http://127.0.0.1:1/x", "timeout": 2}, CTX)
     assert caught.value.error_class == TRANSIENT
+
+
+def test_retry_after_from_a_hostile_peer_is_clamped_and_never_raises() -> None:
+    """A peer controls Retry-After: a 30-digit number once overflowed the step result's
+    Avro long (the executor could not send it), and "²" or 5000 digits raised."""
+    from schemas import codec
+    from steps.errors import MAX_RETRY_AFTER_SECONDS
+    assert parse_retry_after("9" * 30) == MAX_RETRY_AFTER_SECONDS
+    assert parse_retry_after("9" * 5000) == MAX_RETRY_AFTER_SECONDS
+    assert parse_retry_after("\u00b2") is None
+    assert parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT") == MAX_RETRY_AFTER_SECONDS
+    fin = {"seq": 1, "step_id": "a", "attempt": 1, "ok": False, "retryable": True,
+           "output": None, "error": "x", "request": None, "started_ms": 1, "ended_ms": 2,
+           "retry_after_ms": int(parse_retry_after("9" * 30) * 1000), "credits": 0}
+    codec("run_command").encode({"id": "f", "run_id": "r", "tenant": "t", "ts_ms": 0,
+                                 "kind": "step_finished", "request": None, "finished": fin,
+                                 "timer_token": None, "reason": None})

@@ -252,3 +252,16 @@ def test_the_signal_never_renders_a_secret() -> None:
     state, effects = machine.apply(None, request({"steps": [ask]}), now=1)
     assert signal_of(state)["message"] == "token  end"
     assert b"api_token" not in b"".join(effects.events)
+
+
+def test_an_answer_too_big_for_the_run_state_is_a_400_on_data() -> None:
+    """100 fields of 100,000 characters pass each field's check, but the answer is kept
+    twice in the run's state (one Kafka record): it is refused before any command."""
+    ask = {"id": "ask", "type": "collect_inputs", "config": {
+        "fields": [{"name": f"f{i}", "type": "text"} for i in range(5)]}}
+    state, _ = machine.apply(None, request({"steps": [ask]}), now=5)
+    body = {"data": {f"f{i}": "x" * 90_000 for i in range(5)}}
+    with pytest.raises(ResumeInvalid) as caught:
+        check_resume(signal_of(state), body)
+    assert caught.value.field == "data"
+    assert check_resume(signal_of(state), {"data": {"f0": "x" * 90_000}}) == {"f0": "x" * 90_000}

@@ -52,6 +52,10 @@ def test_vendor_hosts_accepted(channel: str, url: str, monkeypatch: pytest.Monke
     ("slack", "https://user:pw@hooks.slack.com/services/x"),
     ("slack", "ftp://hooks.slack.com/x"),
     ("slack", "http://127.0.0.1:8080/services/x"),
+    # the webhook URL is the secret: a vendor host only over https
+    ("slack", "http://hooks.slack.com/services/T0/B0/x"),
+    ("teams", "http://contoso.webhook.office.com/webhookb2/abc"),
+    ("discord", "http://discord.com/api/webhooks/1/abc"),
 ])
 def test_other_hosts_refused(channel: str, url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     strict(monkeypatch)
@@ -332,3 +336,18 @@ def test_integration_ops() -> None:
     assert bad["status"] == 400 and bad["field"] == "integration_type"
     assert table.run("integration.delete", {"id": "int_1"})["ok"]
     assert table.run("integration.delete", {"id": "int_1"})["status"] == 404
+
+
+def test_recipient_arrays_of_non_strings_are_a_400_at_save() -> None:
+    """[1, 2] is neither an address list nor a template: refused at save naming the
+    field, not left to fail every run."""
+    where = "steps[0].config"
+    fields = [i.field for i in mail.validate({"credential_id": "c", "to": ["a@b.co", 7],
+                                              "subject": "s", "text": "t"}, where)]
+    assert fields == [f"{where}.to"]
+    fields = [i.field for i in sms.validate({"credential_id": "c", "to": [{"n": 1}],
+                                             "message": "m"}, where)]
+    assert fields == [f"{where}.to"]
+    with pytest.raises(specs.IntegrationInvalid) as info:
+        specs.split("email", {"credential_id": "c", "to": "a@b.co", "cc": [None]})
+    assert [f for f, _ in info.value.issues] == ["config.cc"]

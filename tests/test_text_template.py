@@ -77,6 +77,14 @@ def test_recursion_capped_at_50() -> None:
         render_text("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", CTX)
 
 
+def test_macro_calls_capped_in_total_not_only_in_depth() -> None:
+    """Two calls per level, 30 levels deep, is 2**30 calls: hours of the run agent."""
+    fan = "{% macro m(n) %}{% if n %}{{ m(n - 1) }}{{ m(n - 1) }}{% endif %}.{% endmacro %}"
+    assert len(render_text(fan + "{{ m(10) }}", CTX)) == 2 ** 11 - 1
+    with pytest.raises(TemplateError, match="macro calls"):
+        render_text(fan + "{{ m(30) }}", CTX)
+
+
 @pytest.mark.parametrize("text", [
     "{{ 'x' * 10**9 }}", "{{ input.items * 1000000 }}", "{{ '%0999999d' % 1 }}",
     "{{ 'x'.ljust(10**9) }}", "{{ 'x'|center(10**9) }}", "{{ '%*d'|format(10**8, 1) }}",
@@ -124,3 +132,61 @@ def test_compiled_templates_are_cached() -> None:
     from steps.text_template import compile_text
     text = "{% for i in input.items %}{{ i.n }}{% endfor %}"
     assert compile_text(text) is compile_text(text)
+
+
+@pytest.mark.parametrize("text", [
+    '{{ (["x".ljust(250000)] * 1000) | join | length }}',
+    '{% set a = "x".ljust(200000) %}{{ [a, a, a, a, a, a] | join | length }}',
+    '{% set a = "x".ljust(200000) %}{{ [a, a, a, a, a, a] | tojson | length }}',
+    '{% set a = "x".ljust(200000) %}{{ [a, a, a, a, a, a] | string | length }}',
+    '{% set a = "x".ljust(200000) %}{{ [a, a, a, a, a, a] | lower | length }}',
+    '{% set a = "x".ljust(200000) %}{{ "".join([a, a, a, a, a, a]) | length }}',
+    '{% set a = "x".ljust(200000) %}{{ "%s" % ([a, a, a, a, a, a],) }}',
+    '{% set a = "x".ljust(200000) %}{{ [a, a, a, a, a, a] }}',
+    '{{ ("x" * 200000) | replace("x", "yyyyyyyyyy") | length }}',
+    '{{ ("x" * 200000).replace("x", "yyyyyyyyyy") | length }}',
+    '{% set a = "x".ljust(200000) %}{{ [a, a, a, a, a, a] | center(5) | length }}',
+    '{% set a = "x".ljust(200000) %}{{ [a, a, a, a, a, a] | map("upper") | list | length }}',
+    '{{ range(10000) | map("string") | map("center", 1000) | join | length }}',
+])
+def test_shared_references_cannot_build_huge_text(text: str) -> None:
+    """A list holding one big string many times costs only references until it is
+    printed or joined: that must be refused before the text is built (not after)."""
+    with pytest.raises(TemplateError, match="grew past"):
+        render_text(text, CTX)
+
+
+def test_filters_taking_the_environment_still_work() -> None:
+    assert render_text('{{ "abcdef ghij" | truncate(9, leeway=0) }}', CTX) == "abcdef..."
+    assert render_text('{{ "abc def" | wordwrap(3) }}', CTX) == "abc\ndef"
+    assert render_text('{{ [1, 2] | sum }} {{ input.items | map(attribute="n") | join("-") }}',
+                       CTX) == "3 a-b"
+
+
+def test_secret_index_from_data_cannot_become_an_expression() -> None:
+    """secrets[input.x]: data picking a name must not smuggle a JMESPath expression
+    (`a || secrets.other`) into the placeholder the executor evaluates."""
+    ctx = {**CTX, "input": {"which": "nope || secrets.other"}}
+    with pytest.raises(TemplateError, match="not a secret name"):
+        render("{% if 1 %}{{ secrets[input.which] }}{% endif %}", ctx, keep_secrets=True)
+    ok = render("{% if 1 %}{{ secrets[input.which] }}{% endif %}",
+                {**CTX, "input": {"which": "api_2"}}, keep_secrets=True)
+    assert fill_secrets(ok, {"api_2": "V"}) == "V"
+
+
+def test_measuring_does_not_refuse_data_that_prints_within_the_limit() -> None:
+    rows = [{"n": i, "ok": True, "v": None} for i in range(7000)]  # ~200 KB of JSON
+    ctx = {**CTX, "steps": {"parse": {"rows": rows}}}
+    assert len(render_text("{{ steps.parse.rows | tojson }}{% if 1 %}{% endif %}", ctx)) < (
+        MAX_RENDERED_CHARS)
+    text = "{% for b in steps.parse.rows | batch(100) %}{% endfor %}{{ steps.parse.rows }}"
+    assert render_text(text, ctx).startswith('[{"n":0,')
+
+
+def test_per_item_output_counts_containers_it_makes() -> None:
+    """map("list") turns each shared 20 KB string into a new 20,000-item list."""
+    text = '{% set a = "x".ljust(20000) %}{{ [a, a, a, a, a] | map("list") | map("length") ' \
+           '| sum }}'
+    with pytest.raises(TemplateError, match="grew past"):
+        render_text(text, CTX)
+    assert render_text('{{ ["ab", "c"] | map("list") | map("length") | sum }}', CTX) == "3"

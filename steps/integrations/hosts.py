@@ -61,6 +61,9 @@ def refusal(channel: str, url: str) -> str | None:
         return "must not carry a user name or password"
     if channel == "discord" and not parts.path.startswith("/api/webhooks/"):
         return RULES[channel]
-    if _vendor_host(channel, host) or _allow_listed(host):
+    if _allow_listed(host):  # the operator's own peers (tests' stand-ins) may be plain http
         return None
+    if _vendor_host(channel, host):
+        # the URL is the secret (anyone holding it can post): never over plain http
+        return None if parts.scheme == "https" else "must be an https:// URL"
     return RULES[channel]

@@ -29,7 +29,7 @@ import aiosmtplib
 from steps.base import ExecContext, Issue, Outcome, StepFailed, timeout_issues
 from steps.integrations import quota
 from steps.integrations.mail_html import sanitize, to_text
-from steps.integrations.recipients import emails, literal
+from steps.integrations.recipients import emails, literal, recipient_list
 from steps.netguard import policy
 from steps.templates import TemplateError, check
 
@@ -76,7 +76,7 @@ def validate(config: dict[str, Any], where: str) -> list[Issue]:
         value = config.get(key)
         if key == "to" and value in (None, "", []):
             issues.append(Issue(f"{where}.to", "is required (one or more addresses)"))
-        elif value is not None and not isinstance(value, str | list):
+        elif value is not None and not recipient_list(value):
             issues.append(Issue(f"{where}.{key}", "must be an address or a list of them"))
         elif value is not None and literal(value):
             try:

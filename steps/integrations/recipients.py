@@ -50,6 +50,12 @@ def phones(value: Any, field: str) -> list[str]:
     return out
 
 
+def recipient_list(value: Any) -> bool:
+    """A string, or an array of strings (an array of numbers or objects is a 400 at save)."""
+    return isinstance(value, str) or (
+        isinstance(value, list) and all(isinstance(v, str) for v in value))
+
+
 def literal(value: Any) -> bool:
     """A value fixed at save time (no placeholder), so it can be checked then."""
     if isinstance(value, str):

@@ -21,7 +21,7 @@ import orjson
 from steps.base import ExecContext, Issue, Outcome, StepFailed, timeout_issues
 from steps.http import BlockedURL, ResponseTooLarge, guarded_request
 from steps.integrations import quota
-from steps.integrations.recipients import literal, phones
+from steps.integrations.recipients import literal, phones, recipient_list
 from steps.templates import TemplateError, check
 
 name = "sms"
@@ -69,7 +69,7 @@ def validate(config: dict[str, Any], where: str) -> list[Issue]:
     to = config.get("to")
     if to in (None, "", []):
         issues.append(Issue(f"{where}.to", "is required (one or more E.164 numbers)"))
-    elif not isinstance(to, str | list):
+    elif not recipient_list(to):
         issues.append(Issue(f"{where}.to", "must be a number or a list of numbers"))
     elif literal(to):
         try:

@@ -19,7 +19,7 @@ from typing import Any
 
 from steps.base import StepFailed
 from steps.integrations import hosts
-from steps.integrations.recipients import emails, literal
+from steps.integrations.recipients import emails, literal, recipient_list
 
 TYPES = ("slack", "teams", "discord", "email", "webhook")
 SECRET_FIELDS = {"slack": ("webhook_url",), "teams": ("webhook_url",),
@@ -66,7 +66,7 @@ def _check(itype: str, config: dict[str, Any]) -> list[tuple[str, str]]:
             value = config.get(key)
             if value is None:
                 continue
-            if not isinstance(value, str | list):
+            if not recipient_list(value):
                 issues.append((f"config.{key}", "must be an address or a list of them"))
             elif literal(value):
                 try:
