@@ -90,3 +90,16 @@ def headers_issues(config: dict[str, Any], where: str) -> list[Issue]:
     if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
         return [Issue(f"{where}.headers", "must be an object of string values")]
     return []
+
+
+def scalar_text(value: Any) -> str | None:
+    """How a scalar prints everywhere (templates, casts): JSON's words; None for containers."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return None

@@ -27,6 +27,7 @@ import orjson
 from jmespath.exceptions import JMESPathError
 from jmespath.parser import ParsedResult
 
+from steps.base import scalar_text
 from steps.text_template import (
     FENCE,  # around a kept {{secrets...}} placeholder (never left in substituted data)
     MAX_RENDERED_CHARS,
@@ -78,15 +79,8 @@ def check(value: Any) -> None:
 
 
 def _as_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    return orjson.dumps(value).decode()
+    text = scalar_text(value)
+    return orjson.dumps(value).decode() if text is None else text
 
 
 def is_secret_expression(expression: str) -> bool:

@@ -37,6 +37,8 @@ from jinja2.runtime import LoopContext, Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.visitor import NodeTransformer
 
+from steps.base import scalar_text
+
 MAX_TEMPLATE_BYTES = 64 * 1024
 MAX_RENDERED_CHARS = 256 * 1024
 MAX_LOOP_ITERATIONS = 500
@@ -228,14 +230,9 @@ def _measured(name: str, filter_: Any) -> Any:
 
 def _printable(value: Any) -> str:
     """How a value prints: JSON-ish like `{{path}}` placeholders (None is empty)."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
+    text = scalar_text(value)
+    if text is not None:
+        return text
     if isinstance(value, ChainableUndefined):
         return ""
     _fits(value)

@@ -6,6 +6,8 @@ import re
 from datetime import date, datetime
 from typing import Any
 
+from steps.base import scalar_text
+
 TYPES = ("string", "number", "integer", "boolean", "date", "array", "object")
 _TRUE = frozenset({"true", "yes", "y", "1", "on"})
 _FALSE = frozenset({"false", "no", "n", "0", "off"})
@@ -86,12 +88,9 @@ def to_date(value: Any, fmt: str | None = None) -> str:
 
 
 def to_string(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
+    text = None if value is None else scalar_text(value)
+    if text is not None:
+        return text
     raise CastError(f"{_show(value)} is not text (an {type(value).__name__})")
 
 
