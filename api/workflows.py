@@ -27,6 +27,7 @@ from steps.graph import InvalidDefinition, validate_workflow
 from streams import intake
 from streams.control.workflows import ARCHIVED, STATUSES
 from streams.engine import Engine
+from streams.triggers import launch
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 READ_YOUR_WRITE_WAIT = 2.0  # at most, for a replica catching up on a write made elsewhere
@@ -85,15 +86,10 @@ def version_of(engine: Engine, tenant: str, head: dict[str, Any], selector: str 
 
 def runnable(engine: Engine, tenant: str, head: dict[str, Any]) -> dict[str, Any]:
     """What a new run starts on: the published version, else the latest (409 if it may not run)."""
-    if head["status"] == ARCHIVED:
-        raise ApiError(409, f"workflow {head['id']!r} is archived; unarchive it to run it")
-    if not head["enabled"]:
-        raise ApiError(409, f"workflow {head['id']!r} is disabled; enable it to run it")
-    number = head["published"] if head["published"] is not None else head["latest"]
-    version = intake.workflow_version(engine, tenant, head["id"], number)
-    if version is None:  # the head arrived before its version row: replica catching up
-        raise ApiError(503, "workflow version not replicated yet; retry")
-    return {"id": head["id"], "version": number, "definition": version["definition"]}
+    try:
+        return launch.target(engine, tenant, head)
+    except launch.Refused as exc:
+        raise ApiError(exc.status, exc.message, field=exc.field) from None
 
 
 def _listed(engine: Engine, request: web.Request, tenant: str) -> tuple[list[Any], int]:
