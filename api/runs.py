@@ -20,7 +20,7 @@ from api.requests import parse_json, query_bool, query_float, read_body, tenant_
 from api.responses import json_response
 from api.routing import FORWARDED, RUN_ID_HEADER, forward, owns
 from api.store import read
-from api.workflows import find_workflow, runnable
+from api.workflows import admitted, find_workflow, runnable
 from history import StoreUnavailable, queries
 from schemas import input_schema
 from schemas import statuses as st
@@ -113,6 +113,7 @@ async def start_run(engine: Engine, request: web.Request, workflow_id: str, *, f
     if state is None and key is not None:  # it may have left the live table already
         state = await _stored(engine, tenant, run_id)
     if state is None:
+        await admitted(engine, tenant, run_id)
         await intake.request_run(engine, run_id=run_id, tenant=tenant, workflow=workflow,
                                  input_json=orjson.dumps(payload).decode(),
                                  idempotency_key=key, digest=digest, actor=principal.actor)
