@@ -74,8 +74,23 @@ def test_free_plan_stops_at_fifty_a_day() -> None:
 def test_paid_plan_has_sixty_a_minute_and_no_daily_cap() -> None:
     table = Table()
     for i in range(60):
-        assert admit(table, f"r{i}", T0 + i, plan="paid", daily_cap=1)["admitted"]
+        assert admit(table, f"r{i}", T0 + i, plan="paid")["admitted"]
     assert admit(table, "r60", T0 + 100, plan="paid")["reason"] == "runs_per_minute"
+    for i in range(61, 200):
+        assert admit(table, f"r{i}", T0 + i * 1000 + 60_000, plan="paid")["admitted"]
+
+
+def test_the_operators_daily_cap_lowers_every_limited_plan_but_not_unlimited() -> None:
+    table = Table()
+    for i in range(2):
+        assert admit(table, f"p{i}", T0 + i, plan="paid", daily_cap=2)["admitted"]
+    assert admit(table, "p2", T0 + 5, plan="paid", daily_cap=2)["reason"] == "daily_runs"
+    free = Table()
+    assert admit(free, "f0", T0, daily_cap=1)["admitted"]
+    assert admit(free, "f1", T0 + 1, daily_cap=1)["reason"] == "daily_runs"
+    unlimited = Table()
+    for i in range(10):
+        assert admit(unlimited, f"u{i}", T0, plan="unlimited", daily_cap=1)["admitted"]
 
 
 def test_unlimited_plan_is_never_refused() -> None:

@@ -26,13 +26,18 @@ ROW = "runs"
 
 
 def _limits(tx: Tx, payload: dict[str, Any]) -> tuple[int | None, int | None]:
-    """(per minute, per day) of the tenant's plan; an operator cap may only lower the day's."""
+    """(per minute, per day) of the tenant's plan, with the operator's daily cap if lower.
+
+    The operator's cap (setting HOPFLOW_DAILY_RUNS_CAP) applies to every plan
+    that limits runs at all; a plan without limits (unlimited) stays so.
+    """
     plan = tx.plan
-    per_day = plan.daily_runs
+    per_minute, per_day = plan.executions_per_minute, plan.daily_runs
     cap = payload.get("daily_cap")
-    if isinstance(cap, int) and not isinstance(cap, bool) and cap >= 0 and per_day is not None:
-        per_day = min(per_day, cap)
-    return plan.executions_per_minute, per_day
+    if isinstance(cap, int) and not isinstance(cap, bool) and cap >= 0 and \
+            (per_minute is not None or per_day is not None):
+        per_day = cap if per_day is None else min(per_day, cap)
+    return per_minute, per_day
 
 
 def _seconds(ms: int) -> int:
