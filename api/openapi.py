@@ -102,7 +102,10 @@ _DEFINITION_PROPS: dict[str, Schema] = {
     "description": null({"type": "string", "maxLength": 1000}),
     "trigger": _TRIGGER, "steps": arr(_STEP, maxItems=200), "edges": arr(_EDGE),
     "initialStep": STR, "retry": _RETRY, "output": ANY,
-    "inputSchema": OBJ, "payload": OBJ}
+    "inputSchema": OBJ, "payload": OBJ,
+    "concurrency": obj({"key": {"type": "string", "minLength": 1},
+                        "limit": {"type": "integer", "minimum": 1, "maximum": 100}},
+                       required=("key",))}
 
 SCHEMAS: dict[str, Schema] = {
     "Error": obj({"error": obj({

@@ -116,7 +116,8 @@ async def start_run(engine: Engine, request: web.Request, workflow_id: str, *, f
         await admitted(engine, tenant, run_id)
         await intake.request_run(engine, run_id=run_id, tenant=tenant, workflow=workflow,
                                  input_json=orjson.dumps(payload).decode(),
-                                 idempotency_key=key, digest=digest, actor=principal.actor)
+                                 idempotency_key=key, digest=digest, actor=principal.actor,
+                                 gate=intake.gate_of(tenant, workflow, payload))
     if key is not None:
         state = await _await_state(engine, run_id, lambda s: s is not None, ACCEPT_TIMEOUT)
         if state is None:

@@ -70,9 +70,11 @@ class Engine:
         self.control_commands = self._topic(self.catalog.control_commands)
         self.workflow_events = self._topic(self.catalog.workflow_events)
         self.dead_letters = self._topic(self.catalog.dead_letters)
+        self.run_gate = self._topic(self.catalog.run_gate)
         self.runs = self._table("runs", "run_state")
         self.timers = self._table("timers", "timer")
         self.registry_table = self._table("registry", RegistryEntry())
+        self.gates = self._table("gates", "gate_state")
         self.registry = Registry(settings.bootstrap, self.catalog.changelog("registry"),
                                  loop=None)
         self.app.service(self.registry)  # type: ignore[arg-type]

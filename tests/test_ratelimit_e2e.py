@@ -9,6 +9,8 @@ a few calls (it lowers every limited plan's daily cap; unlimited stays so).
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import itertools
 from collections.abc import Iterator
 
 import httpx
@@ -132,3 +134,57 @@ async def wait_done(http: httpx.AsyncClient, base: str, run_id: str) -> None:
             return
         await asyncio.sleep(0.1)
     raise AssertionError(f"run {run_id} did not complete")
+
+
+GATED = {"name": "one-per-customer", "concurrency": {"key": "{{input.customer}}", "limit": 1},
+         "steps": [{"id": "wait", "type": "delay", "config": {"seconds": 2}},
+                   {"id": "done", "type": "transform",
+                    "config": {"fields": {"n": "{{input.n}}"}}}]}
+
+
+async def _finished(http: httpx.AsyncClient, base: str, run_id: str) -> dict[str, object]:
+    for _ in range(600):
+        got = await http.get(f"{base}/api/workflows/runs/{run_id}")
+        if got.status_code == 200 and got.json()["status"] == "completed":
+            return got.json()  # type: ignore[no-any-return]
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"run {run_id} did not complete")
+
+
+def _ms(iso: object) -> float:
+    return dt.datetime.fromisoformat(str(iso).replace("Z", "+00:00")).timestamp() * 1000
+
+
+async def test_runs_with_the_same_key_wait_their_turn_in_order(
+        workers: tuple[WorkerProcess, WorkerProcess], kafka_broker: BrokerSettings) -> None:
+    headers = await _tenant(kafka_broker.bootstrap, workers, "gated", "unlimited")
+    async with httpx.AsyncClient(timeout=30, headers=headers) as http:
+        wf = await create_workflow(http, workers[0].url, GATED, tenant="gated")
+        await make_workflow_visible(http, workers[1].url, wf)
+        same = []
+        for n in range(3):  # alternate workers: the gate, not a worker, orders them
+            answer = await http.post(f"{workers[n % 2].url}/api/workflows/{wf}/run",
+                                     json={"input": {"customer": "acme", "n": n}})
+            assert answer.status_code == 202, answer.text
+            same.append(answer.json()["runId"])
+        other = (await http.post(f"{workers[1].url}/api/workflows/{wf}/run",
+                                 json={"input": {"customer": "globex", "n": 9}})).json()["runId"]
+        runs = [await _finished(http, workers[0].url, r) for r in same]
+        lone = await _finished(http, workers[0].url, other)
+        for before, after in itertools.pairwise(runs):
+            assert _ms(after["startTime"]) >= _ms(before["endTime"]), (before, after)
+        assert [r["result"] for r in runs] == [{"n": 0}, {"n": 1}, {"n": 2}]
+        # another key does not wait for acme's queue
+        assert _ms(lone["startTime"]) < _ms(runs[0]["endTime"])
+
+
+async def test_a_bad_concurrency_block_is_a_400_naming_the_field(
+        workers: tuple[WorkerProcess, WorkerProcess], kafka_broker: BrokerSettings) -> None:
+    headers = await _tenant(kafka_broker.bootstrap, workers, "gated-bad", "unlimited")
+    async with httpx.AsyncClient(timeout=30, headers=headers) as http:
+        for block, field in (({"key": "{{input.c}}", "limit": 0}, "concurrency.limit"),
+                             ({"limit": 1}, "concurrency.key")):
+            got = await http.post(f"{workers[0].url}/api/workflows",
+                                  json={**GATED, "concurrency": block})
+            assert got.status_code == 400, got.text
+            assert got.json()["error"]["field"] == field

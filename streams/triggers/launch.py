@@ -63,7 +63,8 @@ def target(engine: Engine, tenant: str, head: dict[str, Any]) -> dict[str, Any]:
     version = intake.workflow_version(engine, tenant, head["id"], number)
     if version is None:  # the head arrived before its version row: replica catching up
         raise Refused(503, "workflow version not replicated yet; retry")
-    return {"id": head["id"], "version": number, "definition": version["definition"]}
+    return {"id": head["id"], "version": number, "definition": version["definition"],
+            "concurrency": version.get("concurrency")}
 
 
 async def launch(engine: Engine, request: Launch) -> str:
@@ -78,7 +79,7 @@ async def launch(engine: Engine, request: Launch) -> str:
         engine, run_id=run_id, tenant=request.tenant, workflow=workflow,
         input_json=orjson.dumps(request.input).decode(),
         idempotency_key=request.idempotency_key, digest=None, trigger=request.trigger,
-        actor=request.actor)
+        actor=request.actor, gate=intake.gate_of(request.tenant, workflow, request.input))
     return run_id
 
 
