@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -16,13 +17,15 @@ log = logging.getLogger(__name__)
 
 _CODES = {400: "invalid_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
           405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
-          415: "unsupported_media_type", 422: "unprocessable", 503: "unavailable", 504: "timeout"}
+          415: "unsupported_media_type", 422: "unprocessable", 429: "rate_limited",
+          503: "unavailable", 504: "timeout"}
 
 
 class ApiError(Exception):
     def __init__(self, status: int, message: str, *, field: str | None = None,
-                 issues: list[Issue] | None = None) -> None:
+                 issues: list[Issue] | None = None, retry_after: float | None = None) -> None:
         super().__init__(message)
+        self.retry_after = retry_after  # seconds: a Retry-After header (429, 503)
         self.status = status
         self.message = message
         self.field = field if field is not None else (issues[0].field if issues else None)
@@ -35,7 +38,13 @@ class ApiError(Exception):
             body["field"] = self.field
         if self.issues:
             body["issues"] = [{"field": i.field, "message": i.message} for i in self.issues]
-        return json_response({"error": body}, status=self.status)
+        seconds = None if self.retry_after is None else max(1, math.ceil(self.retry_after))
+        if seconds is not None:
+            body["retryAfter"] = seconds
+        response = json_response({"error": body}, status=self.status)
+        if seconds is not None:
+            response.headers["Retry-After"] = str(seconds)
+        return response
 
 
 Handler = Callable[..., Awaitable[web.StreamResponse]]

@@ -102,12 +102,15 @@ _DEFINITION_PROPS: dict[str, Schema] = {
     "description": null({"type": "string", "maxLength": 1000}),
     "trigger": _TRIGGER, "steps": arr(_STEP, maxItems=200), "edges": arr(_EDGE),
     "initialStep": STR, "retry": _RETRY, "output": ANY,
-    "inputSchema": OBJ, "payload": OBJ}
+    "inputSchema": OBJ, "payload": OBJ,
+    "concurrency": obj({"key": {"type": "string", "minLength": 1},
+                        "limit": {"type": "integer", "minimum": 1, "maximum": 100}},
+                       required=("key",))}
 
 SCHEMAS: dict[str, Schema] = {
     "Error": obj({"error": obj({
         "status": INT, "code": STR, "message": STR, "field": STR,
-        "issues": arr(obj({"field": STR, "message": STR}))},
+        "issues": arr(obj({"field": STR, "message": STR})), "retryAfter": INT},
         required=("status", "code", "message"))}),
     "Health": obj({"status": enum("ok", "starting"), "app": STR, "history": OBJ}),
     "Step": _STEP,
@@ -617,12 +620,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "workflows", {200: ref("InputMetadata")}, params=(VERSION_SELECTOR,)),
     # -- runs
     Endpoint("POST", WF + "/run", "Start a run (async, or sync with wait=true)", "runs",
-             START_ANSWERS, params=START, body=_body(input=OBJ), errors=(409, 503, 504)),
+             START_ANSWERS, params=START, body=_body(input=OBJ), errors=(409, 429, 503, 504)),
     Endpoint("POST", "/api/workflow/start/{workflow_id}", "Start a run and wait (003)",
              "runs", START_ANSWERS, params=START, body=_body(data=OBJ),
-             errors=(409, 503, 504)),
+             errors=(409, 429, 503, 504)),
     Endpoint("POST", "/api/workflow/start-async/{workflow_id}", "Start a run (003)", "runs",
-             START_ANSWERS, params=START, body=_body(data=OBJ), errors=(409, 503, 504)),
+             START_ANSWERS, params=START, body=_body(data=OBJ), errors=(409, 429, 503, 504)),
     Endpoint("GET", RUN, "A run with its step history", "runs", {200: ref("Run")},
              errors=HISTORY),
     Endpoint("DELETE", RUN, "Delete an ended run", "runs", {200: ref("RunDeleted")},
@@ -669,7 +672,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     # -- reference 002
     Endpoint("POST", WF + "/execute", "Start a run (002)", "reference 002",
              {200: ref("Execution002"), 202: ref("Execution002")},
-             params=START[2:], body=_body(trigger_data=OBJ), errors=(409, 503, 504)),
+             params=START[2:], body=_body(trigger_data=OBJ), errors=(409, 429, 503, 504)),
     # -- reference 004
     Endpoint("GET", V4, "List workflows (004)", "reference 004",
              {200: arr(ref("Workflow004"))},
@@ -702,7 +705,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "reference 004", {200: ref("Run004"), 202: ref("Run004")},
              body=_body(EventPayloadJson={**JSON_TEXT, "description": "a JSON object, "
                                                                      "as a string"}),
-             errors=(409, 503, 504)),
+             errors=(409, 429, 503, 504)),
     Endpoint("GET", V4 + "/runs", "The tenant's runs (004)", "reference 004",
              {200: arr(ref("Run004"))}, params=RUN_FILTERS, errors=HISTORY),
     Endpoint("GET", V4 + "/runs/pending", "Pending and running runs (004)", "reference 004",
@@ -738,10 +741,18 @@ ERROR_RESPONSES = {
     404: ("NotFound", "No such resource (or another tenant's)"),
     409: ("Conflict", "Conflicts with the current state (archived, disabled, ended, changed)"),
     413: ("PayloadTooLarge", "Body larger than 1 MiB"),
-    429: ("TooManyRequests", "A rate limit or daily cap: retry after Retry-After seconds"),
+    429: ("TooManyRequests", "A rate limit or daily cap is used up: retry after the "
+                             "Retry-After header's seconds"),
     503: ("Unavailable", "Unavailable for now (store starting or down, no keyring): retry"),
     504: ("Timeout", "Accepted, but not visible in time: retry the read"),
 }
+
+
+def _error_headers(status: int) -> dict[str, Any]:
+    if status != 429:
+        return {}
+    return {"headers": {"Retry-After": {"description": "seconds to wait before retrying",
+                                        "schema": {"type": "integer", "minimum": 1}}}}
 
 
 def _operation_id(endpoint: Endpoint) -> str:
@@ -795,8 +806,8 @@ def document() -> dict[str, Any]:
         "components": {
             "schemas": SCHEMAS, "securitySchemes": SECURITY_SCHEMES,
             "responses": {name: {"description": text, "content": {
-                "application/json": {"schema": ref("Error")}}}
-                for name, text in ERROR_RESPONSES.values()}},
+                "application/json": {"schema": ref("Error")}}, **_error_headers(status)}
+                for status, (name, text) in ERROR_RESPONSES.items()}},
     }
 
 

@@ -69,6 +69,6 @@ async def forward(engine: Engine, request: web.Request, run_id: str,
                           content_type=response.headers.get("content-type", "application/json")
                           .split(";")[0])
     for name, value in response.headers.items():
-        if name.lower().startswith("x-hopflow-"):
+        if name.lower().startswith("x-hopflow-") or name.lower() == "retry-after":
             answer.headers[name] = value
     return answer

@@ -20,7 +20,7 @@ from api.requests import parse_json, query_bool, query_float, read_body, tenant_
 from api.responses import json_response
 from api.routing import FORWARDED, RUN_ID_HEADER, forward, owns
 from api.store import read
-from api.workflows import find_workflow, runnable
+from api.workflows import admitted, find_workflow, runnable
 from history import StoreUnavailable, queries
 from schemas import input_schema
 from schemas import statuses as st
@@ -112,11 +112,16 @@ async def start_run(engine: Engine, request: web.Request, workflow_id: str, *, f
     state = engine.runs.get(run_id) if key is not None else None
     if state is None and key is not None:  # it may have left the live table already
         state = await _stored(engine, tenant, run_id)
+    gate = intake.gate_of(tenant, workflow, payload)
     if state is None:
+        await admitted(engine, tenant, run_id)
         await intake.request_run(engine, run_id=run_id, tenant=tenant, workflow=workflow,
                                  input_json=orjson.dumps(payload).decode(),
-                                 idempotency_key=key, digest=digest, actor=principal.actor)
-    if key is not None:
+                                 idempotency_key=key, digest=digest, actor=principal.actor,
+                                 gate=gate)
+    # a gated run may wait its turn for long: its acceptance is not awaited (the gate keeps
+    # one request per run id), so a reused key's body is compared only once it started
+    if key is not None and (gate is None or state is not None):
         state = await _await_state(engine, run_id, lambda s: s is not None, ACCEPT_TIMEOUT)
         if state is None:
             raise ApiError(504, "the run was requested but not accepted in time; retry with "

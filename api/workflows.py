@@ -89,7 +89,20 @@ def runnable(engine: Engine, tenant: str, head: dict[str, Any]) -> dict[str, Any
     try:
         return launch.target(engine, tenant, head)
     except launch.Refused as exc:
-        raise ApiError(exc.status, exc.message, field=exc.field) from None
+        raise refused_error(exc) from None
+
+
+def refused_error(exc: launch.Refused) -> ApiError:
+    """A trigger's refusal as the HTTP answer (a limit's 429 with its Retry-After)."""
+    return ApiError(exc.status, exc.message, field=exc.field, retry_after=exc.retry_after)
+
+
+async def admitted(engine: Engine, tenant: str, run_id: str) -> None:
+    """The plan's run limits, as launch() applies them to every other trigger (429 if over)."""
+    try:
+        await launch.admit(engine, tenant, run_id)
+    except launch.Refused as exc:
+        raise refused_error(exc) from None
 
 
 def _listed(engine: Engine, request: web.Request, tenant: str) -> tuple[list[Any], int]:

@@ -9,7 +9,7 @@ import uvloop
 from faust import Worker
 
 import api
-from streams import executor, expiry, run_agent, timers
+from streams import executor, expiry, gate, run_agent, timers
 from streams.control import agent as control_agent
 from streams.engine import Engine
 from streams.settings import Settings
@@ -24,6 +24,7 @@ def build(settings: Settings) -> Engine:
     executor.register(engine)
     control_agent.register(engine)
     ingest_topic.register(engine)
+    gate.register(engine)
     api.register(engine)
     return engine
 

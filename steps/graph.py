@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from steps import condition, registry
+from steps import concurrency, condition, registry
 from steps.base import Issue
 from steps.templates import TemplateError, check
 from steps.text_template import compile_text
@@ -326,11 +326,13 @@ def validate_workflow(body: Any) -> dict[str, Any]:
         check(body.get("output"))
     except TemplateError as exc:
         issues.append(Issue("output", str(exc)))
+    issues.extend(concurrency.issues(body.get("concurrency")))
     try:
         compile_definition(body)
     except InvalidDefinition as exc:
         issues.extend(exc.issues)
     if issues:
         raise InvalidDefinition(issues)
-    keep = ("name", "description", "trigger", "steps", "edges", "initialStep", "retry", "output")
+    keep = ("name", "description", "trigger", "steps", "edges", "initialStep", "retry", "output",
+            "concurrency")
     return {k: body[k] for k in keep if k in body}

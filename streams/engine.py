@@ -71,9 +71,11 @@ class Engine:
         self.workflow_events = self._topic(self.catalog.workflow_events)
         self.dead_letters = self._topic(self.catalog.dead_letters)
         self.ingest = self._topic(self.catalog.ingest)
+        self.run_gate = self._topic(self.catalog.run_gate)
         self.runs = self._table("runs", "run_state")
         self.timers = self._table("timers", "timer")
         self.registry_table = self._table("registry", RegistryEntry())
+        self.gates = self._table("gates", "gate_state")
         self.registry = Registry(settings.bootstrap, self.catalog.changelog("registry"),
                                  loop=None)
         self.app.service(self.registry)  # type: ignore[arg-type]

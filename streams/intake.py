@@ -9,10 +9,12 @@ from typing import Any
 import orjson
 
 from schemas import codec
+from steps import concurrency
 from streams.engine import Engine, now_ms
 
 _RUN_COMMAND = codec("run_command")
 _CONTROL_COMMAND = codec("control_command")
+_RUN_GATE = codec("run_gate")
 _IDEMPOTENCY_NS = uuid.UUID("6f1c7f5e-3b0a-4c55-9a7e-1d2c3b4a5f60")
 
 
@@ -36,15 +38,33 @@ async def _send_durably(topic: Any, key: str, value: bytes) -> None:
 
 async def request_run(engine: Engine, *, run_id: str, tenant: str, workflow: dict[str, Any],
                       input_json: str, idempotency_key: str | None, digest: str | None,
-                      trigger: str = "manual", actor: str | None = None) -> None:
-    await _send_durably(engine.run_commands, run_id, _RUN_COMMAND.encode({
+                      trigger: str = "manual", actor: str | None = None,
+                      gate: tuple[str, int] | None = None) -> None:
+    """Send a run request; with `gate` (key, limit) it waits its turn at the run gate."""
+    command = _RUN_COMMAND.encode({
         "id": f"request:{uuid.uuid4().hex}", "run_id": run_id, "tenant": tenant,
         "ts_ms": now_ms(),
         "kind": "request", "finished": None, "timer_token": None, "reason": None,
         "request": {"workflow_id": workflow["id"], "workflow_version": workflow["version"],
                     "definition": workflow["definition"], "input": input_json,
                     "trigger": trigger, "actor": actor, "idempotency_key": idempotency_key,
-                    "body_hash": digest}}))
+                    "body_hash": digest, "gate": gate[0] if gate else None}})
+    if gate is None:
+        await _send_durably(engine.run_commands, run_id, command)
+    else:
+        await _send_durably(engine.run_gate, gate[0], _RUN_GATE.encode({
+            "kind": "request", "gate": gate[0], "run_id": run_id, "limit": gate[1],
+            "command": command}))
+
+
+def gate_of(tenant: str, workflow: dict[str, Any], run_input: dict[str, Any]
+            ) -> tuple[str, int] | None:
+    """The run-gate (key, limit) of a run of a workflow with a concurrency block, else None."""
+    block = workflow.get("concurrency")
+    if not block:
+        return None
+    value, limit = concurrency.key_of(block, run_input)
+    return f"{tenant}/{workflow['id']}/{value}", limit
 
 
 async def control_run(engine: Engine, kind: str, run_id: str, tenant: str,

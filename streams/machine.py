@@ -177,6 +177,7 @@ def _start(command: dict[str, Any], now: int) -> tuple[dict[str, Any], Effects]:
         "last_command": command["id"], "outbox": None, "timer_token": None,
         "timer_due_ms": None, "created_ms": now, "updated_ms": now, "ended_ms": None,
         "event_seq": 0, "event_outbox": [], "cancel_reason": None, "partition": -1,
+        "gate": req.get("gate"),
     }
     run = _Run(state)
     effects = Effects(changed=True)

@@ -18,3 +18,7 @@ PROJECTION_LAG_SECONDS = Gauge(
     "Age of the newest run event in the history store when the projector is behind, else 0")
 HISTORY_STORE_UP = Gauge(
     "hopflow_history_store_up", "1 when the history store answered its last write")
+RUNS_REFUSED = Counter(
+    "hopflow_runs_refused_total",
+    "Runs a trigger asked for and no run started (reason: the limit or check that refused)",
+    ["reason"])

@@ -13,6 +13,7 @@ from streams.timers import TimerService
 
 log = logging.getLogger(__name__)
 _COMMAND = codec("run_command")
+_GATE = codec("run_gate")
 
 
 def register(engine: Engine, timers: TimerService, expiry: Expiry) -> None:
@@ -75,6 +76,11 @@ def register(engine: Engine, timers: TimerService, expiry: Expiry) -> None:
                 await engine.step_dispatch.send(key=run_id, value=effects.dispatch)
             for raw in effects.events:
                 await engine.run_events.send(key=run_id, value=raw)
+            if state is not None and state.get("gate") and state["status"] in st.TERMINAL \
+                    and (effects.changed or command["id"] == state["last_command"]):
+                await engine.run_gate.send(key=state["gate"], value=_GATE.encode({
+                    "kind": "release", "gate": state["gate"], "run_id": run_id,
+                    "limit": 1, "command": None}))
             if state is not None and effects.changed:
                 if state["status"] in st.TERMINAL:
                     expiry.ended(event.message.partition, state["ended_ms"], run_id)

@@ -36,6 +36,11 @@ class Settings:
 
     # Plan of a tenant the operator has not set one for (hopflow tenants set-plan).
     default_plan: str = field(default_factory=lambda: _env("DEFAULT_PLAN", "free"))
+    # A daily run cap for every tenant whose plan limits runs (trial deployments, tests):
+    # lowers the plan's own (004: free 50 a day); unlimited plans stay unlimited.
+    daily_runs_cap: int | None = field(
+        default_factory=lambda: int(_env("DAILY_RUNS_CAP", "")) if _env("DAILY_RUNS_CAP", "")
+        else None)
     # Secrets at rest: Fernet keys, newest first (comma-separated), or a file of them.
     secrets_keys: str | None = field(default_factory=lambda: _env("SECRETS_KEYS", "") or None)
     secrets_key_file: str | None = field(

@@ -107,6 +107,19 @@ class Catalog:
                              "starts a run as POST /api/workflows/ingest/{token} does")
 
     @property
+    def run_gate(self) -> TopicSpec:
+        return TopicSpec(self._name("run-gate"), self.partitions,
+                         "<tenant>/<workflow>/<concurrency key> (utf-8)", "avro:run_gate",
+                         doc="per-key concurrency: run requests waiting their turn, and the "
+                             "ends of gated runs")
+
+    @property
+    def gates_changelog(self) -> TopicSpec:
+        return TopicSpec(self.changelog("gates"), self.partitions,
+                         "<tenant>/<workflow>/<concurrency key> (utf-8)", "avro:gate_state",
+                         compacted=True, doc="per-key concurrency slots and queues")
+
+    @property
     def runs_changelog(self) -> TopicSpec:
         return TopicSpec(self.changelog("runs"), self.partitions, "run id (utf-8)",
                          "avro:run_state", compacted=True, doc="runs table")
@@ -126,4 +139,5 @@ class Catalog:
     def all(self) -> list[TopicSpec]:
         return [self.run_commands, self.step_dispatch, self.run_events,
                 self.control_commands, self.workflow_events, self.dead_letters, self.ingest,
-                self.runs_changelog, self.timers_changelog, self.registry_changelog]
+                self.runs_changelog, self.timers_changelog, self.registry_changelog,
+                self.run_gate, self.gates_changelog]

@@ -20,6 +20,7 @@ from streams.control import (
     credentials,
     integrations,
     keys,
+    ratelimit,
     secrets,
     usage,
     webhooks,
@@ -33,7 +34,7 @@ _COMMAND = codec("control_command")
 RECENT_COMMANDS = 100  # per tenant: more than a crash can redeliver before a commit
 
 OPS: dict[str, Op] = {**workflows.OPS, **keys.OPS, **secrets.OPS, **credentials.OPS,
-                      **integrations.OPS, **usage.OPS, **webhooks.OPS}
+                      **integrations.OPS, **usage.OPS, **webhooks.OPS, **ratelimit.OPS}
 
 
 def register_ops(ops: dict[str, Op]) -> None:

@@ -47,7 +47,9 @@ def _add_version(tx: Tx, workflow_id: str, version: int, definition: dict[str, A
     tx.put("version", version_id(workflow_id, version), {
         "version": version, "definition": orjson.dumps(definition).decode(),
         "created_ms": tx.now, "created_by": tx.actor,
-        "step_count": len(definition.get("steps") or [])})
+        "step_count": len(definition.get("steps") or []),
+        # read at every run start: kept parsed so an ungated workflow costs one dict lookup
+        "concurrency": definition.get("concurrency")})
 
 
 def _summary(definition: dict[str, Any]) -> dict[str, Any]:

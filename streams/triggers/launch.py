@@ -8,26 +8,37 @@ API can answer with it and a Kafka trigger can record why nothing started.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from schemas import codec
 from streams import intake
 from streams.control.workflows import ARCHIVED
-from streams.engine import Engine
+from streams.engine import Engine, now_ms
+from streams.metrics import RUNS_REFUSED
+from streams.triggers import admission
+
+log = logging.getLogger(__name__)
 
 
 class Refused(Exception):
-    """No run was started; `status` is the HTTP answer, `retry_after` seconds for a 429."""
+    """No run was started; `status` is the HTTP answer, `retry_after` seconds for a 429.
+
+    `reason` names the check for metrics and the refusal record (runs_per_minute,
+    daily_runs, unchecked; else status_<code>).
+    """
 
     def __init__(self, status: int, message: str, *, field: str | None = None,
-                 retry_after: float | None = None) -> None:
+                 retry_after: float | None = None, reason: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.field = field
         self.retry_after = retry_after
+        self.reason = reason or f"status_{status}"
 
 
 @dataclass(frozen=True)
@@ -52,7 +63,8 @@ def target(engine: Engine, tenant: str, head: dict[str, Any]) -> dict[str, Any]:
     version = intake.workflow_version(engine, tenant, head["id"], number)
     if version is None:  # the head arrived before its version row: replica catching up
         raise Refused(503, "workflow version not replicated yet; retry")
-    return {"id": head["id"], "version": number, "definition": version["definition"]}
+    return {"id": head["id"], "version": number, "definition": version["definition"],
+            "concurrency": version.get("concurrency")}
 
 
 async def launch(engine: Engine, request: Launch) -> str:
@@ -62,9 +74,44 @@ async def launch(engine: Engine, request: Launch) -> str:
         raise Refused(404, f"workflow {request.workflow_id!r} not found")
     workflow = target(engine, request.tenant, head)
     run_id = intake.new_run_id(request.tenant, request.workflow_id, request.idempotency_key)
+    await admit(engine, request.tenant, run_id)
     await intake.request_run(
         engine, run_id=run_id, tenant=request.tenant, workflow=workflow,
         input_json=orjson.dumps(request.input).decode(),
         idempotency_key=request.idempotency_key, digest=None, trigger=request.trigger,
-        actor=request.actor)
+        actor=request.actor, gate=intake.gate_of(request.tenant, workflow, request.input))
     return run_id
+
+
+async def admit(engine: Engine, tenant: str, run_id: str) -> None:
+    """The plan's run limits (streams/triggers/admission.py) for one more run, or Refused 429."""
+    try:
+        await admission.admit(engine, tenant, run_id)
+    except admission.Limited as exc:
+        raise Refused(exc.status, exc.message, retry_after=exc.retry_after,
+                      reason=exc.reason) from None
+
+
+async def record_refusal(engine: Engine, request: Launch, exc: Refused) -> None:
+    """A Kafka trigger's run that did not start: logged, counted, and kept on dead-letters.
+
+    Kafka triggers have no caller to answer, so a refusal must not vanish: the
+    dead-letter record names the trigger (`topic`: `refused:<trigger>`), the
+    tenant and workflow (`key`), what was asked (`value`, JSON) and why
+    (`reason`, with the Retry-After). Counted in hopflow_runs_refused_total{reason}.
+    """
+    RUNS_REFUSED.labels(reason=exc.reason).inc()
+    log.warning("run of %s/%s by %s refused (%s %s): %s", request.tenant, request.workflow_id,
+                request.trigger, exc.status, exc.reason, exc.message)
+    detail = f"{exc.status} {exc.reason}: {exc.message}"
+    if exc.retry_after is not None:
+        detail += f" (retry after {exc.retry_after:g} s)"
+    topic = f"refused:{request.trigger}"
+    await engine.dead_letters.send(key=topic, value=codec("dead_letter").encode({
+        "topic": topic, "partition": -1, "offset": -1,
+        "key": f"{request.tenant}/{request.workflow_id}".encode(),
+        "value": orjson.dumps({"tenant": request.tenant, "workflow_id": request.workflow_id,
+                               "trigger": request.trigger,
+                               "idempotency_key": request.idempotency_key,
+                               "actor": request.actor, "input": request.input}),
+        "reason": detail, "ts_ms": now_ms()}))
