@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from streams import metrics
 from streams.engine import Engine
 from streams.triggers.ingest import by_key, deliver
 from streams.triggers.launch import Refused
@@ -79,6 +80,7 @@ def register(engine: Engine) -> None:
                     if exc.status == 503 and attempt < RETRIES_WHILE_CATCHING_UP:
                         await asyncio.sleep(1.0)
                         continue
-                    await engine.dead_letter(
-                        event, f"ingest refused ({exc.status}): {exc.message}")
+                    metrics.RUNS_REFUSED.labels(reason=exc.reason).inc()
+                    await engine.dead_letter(  # the record itself, so it can be replayed
+                        event, f"ingest refused ({exc.status} {exc.reason}): {exc.message}")
                 break
