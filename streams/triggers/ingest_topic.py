@@ -82,5 +82,5 @@ def register(engine: Engine) -> None:
                         continue
                     metrics.RUNS_REFUSED.labels(reason=exc.reason).inc()
                     await engine.dead_letter(  # the record itself, so it can be replayed
-                        event, f"ingest refused ({exc.status} {exc.reason}): {exc.message}")
+                        event, f"ingest refused ({exc.status}): {exc.message}")
                 break
