@@ -17,6 +17,7 @@ from api import (
     step_types,
     templates,
     usage,
+    webhooks,
     workflow_steps,
     workflows,
 )
@@ -41,6 +42,7 @@ def register(engine: Engine) -> None:
     secrets.register(engine)
     credentials.register(engine)  # with its /api/v4/workflows/credentials alias
     integrations.register(engine)
+    webhooks.register(engine)
     workflows.register(engine)
     workflow_steps.register(engine)
     runs.register(engine)
