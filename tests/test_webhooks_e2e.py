@@ -19,6 +19,7 @@ import pytest_asyncio
 from aiohttp import web
 
 from dev.workers import WorkerProcess, free_port
+from schemas.run_events import parse_time
 from streams.keyring import generate_key
 from streams.webhooks import signing
 from tests.conftest import fresh_app_id
@@ -48,6 +49,7 @@ class Receiver:
         self.got: list[tuple[str, dict[str, str], bytes]] = []
         self.script: dict[str, list[int]] = {}
         self.always: dict[str, int] = {}
+        self.retry_after: dict[str, str] = {}
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -57,7 +59,9 @@ class Receiver:
         self.got.append((request.path, dict(request.headers), body))
         queued = self.script.get(request.path)
         status = queued.pop(0) if queued else self.always.get(request.path, 200)
-        return web.Response(status=status, text="ok")
+        headers = {"retry-after": self.retry_after[request.path]} if (
+            status >= 300 and request.path in self.retry_after) else None
+        return web.Response(status=status, text="ok", headers=headers)
 
     def received(self, path: str) -> list[tuple[dict[str, str], bytes]]:
         return [(h, b) for p, h, b in self.got if p == path]
@@ -242,3 +246,34 @@ async def test_an_endpoint_that_keeps_failing_is_disabled_with_the_reason(
     # enabling again clears the reason
     r = await http.put(f"{base}{HOOKS}/{hook['id']}", json={"enabled": True}, headers=headers)
     assert r.json()["enabled"] is True and r.json()["disabledReason"] is None
+
+
+async def test_a_waiting_retry_survives_a_worker_restart(
+        spawn_worker: Any, receiver: Receiver, http: httpx.AsyncClient) -> None:
+    """The retry is a row of the store: a worker stopped while it waits sends it after."""
+    proc: WorkerProcess = spawn_worker(env={"HOPFLOW_SECRETS_KEYS": generate_key(),
+                                            "HOPFLOW_WEBHOOK_BACKOFF_SECONDS": "3"})
+    tenant = "hooks-d"
+    receiver.script["/later"] = [503]
+    receiver.retry_after["/later"] = "10"  # honoured: longer than the 3 s backoff
+    hook = await endpoint(http, proc.url, tenant, receiver.url("/later"), ["run.completed"])
+    await run(http, proc.url, tenant, OK_FLOW)
+    await until(lambda: _got_n(receiver, "/later", 1))
+    proc.stop()
+    assert len(receiver.received("/later")) == 1  # stopped before the retry was due
+    proc.start()
+    await until(lambda: _got_n(receiver, "/later", 2), timeout=60.0)
+    first, second = receiver.received("/later")[:2]
+    assert first[0]["webhook-id"] == second[0]["webhook-id"]
+    assert verified(hook["secret"], *second)
+    r = await http.get(f"{proc.url}{HOOKS}/{hook['id']}/deliveries",
+                       headers={"x-tenant-id": tenant})
+    row = r.json()["data"][0]
+    assert [a["status"] for a in row["attemptLog"]][:2] == [503, 200]
+    log = row["attemptLog"]
+    waited = _ms(log[1]["at"]) - _ms(log[0]["at"])
+    assert waited >= 9_000, log  # the peer's Retry-After, not the 3 s backoff
+
+
+def _ms(text: str) -> int:
+    return parse_time(text)
