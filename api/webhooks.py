@@ -87,8 +87,8 @@ def _fields(body: Any, row: dict[str, Any] | None) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ApiError(400, "body must be a JSON object", field="body")
     old = row or {}
-    url = _url(body["url"]) if "url" in body or row is None else old["url"]
-    types = (_types(body["eventTypes"]) if "eventTypes" in body or row is None
+    url = _url(body.get("url")) if "url" in body or row is None else old["url"]
+    types = (_types(body.get("eventTypes")) if "eventTypes" in body or row is None
              else old["event_types"])
     workflow_id = body.get("workflowId", old.get("workflow_id"))
     if workflow_id is not None and (not isinstance(workflow_id, str) or not workflow_id

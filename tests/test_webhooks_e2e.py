@@ -277,3 +277,9 @@ async def test_a_waiting_retry_survives_a_worker_restart(
 
 def _ms(text: str) -> int:
     return parse_time(text)
+
+
+async def test_an_empty_body_names_the_url(worker: WorkerProcess, http: httpx.AsyncClient
+                                           ) -> None:
+    r = await http.post(worker.url + HOOKS, json={}, headers={"x-tenant-id": "hooks-e"})
+    assert r.status_code == 400 and r.json()["error"]["field"] == "url", r.text
