@@ -110,21 +110,24 @@ async def create(engine: Engine, principal: Principal, body: Any) -> dict[str, A
     fields = _fields(body, None)
     secret, sealed = _sealed(engine)
     endpoint_id = f"wh_{uuid.uuid4().hex[:16]}"
-    await submit(engine, principal, "webhook.create", {"id": endpoint_id, **fields, **sealed})
+    await submit(engine, principal, "webhook_endpoint.create",
+                 {"id": endpoint_id, **fields, **sealed})
     return present(find(engine, principal.tenant, endpoint_id), secret)
 
 
 async def update(engine: Engine, principal: Principal, endpoint_id: str, body: Any
                  ) -> dict[str, Any]:
     fields = _fields(body, find(engine, principal.tenant, endpoint_id))
-    await submit(engine, principal, "webhook.update", {"id": endpoint_id, **fields})
+    await submit(engine, principal, "webhook_endpoint.update",
+                 {"id": endpoint_id, **fields})
     return present(find(engine, principal.tenant, endpoint_id))
 
 
 async def rotate(engine: Engine, principal: Principal, endpoint_id: str) -> dict[str, Any]:
     find(engine, principal.tenant, endpoint_id)
     secret, sealed = _sealed(engine)
-    await submit(engine, principal, "webhook.rotate", {"id": endpoint_id, **sealed})
+    await submit(engine, principal, "webhook_endpoint.rotate",
+                 {"id": endpoint_id, **sealed})
     return present(find(engine, principal.tenant, endpoint_id), secret)
 
 
@@ -177,7 +180,8 @@ def register(engine: Engine) -> None:
         async def delete(self, request: web.Request, webhook_id: str) -> web.Response:
             principal = require(request, "admin")
             find(engine, principal.tenant, webhook_id)
-            await submit(engine, principal, "webhook.delete", {"id": webhook_id})
+            await submit(engine, principal, "webhook_endpoint.delete",
+                         {"id": webhook_id})
             return json_response({"id": webhook_id, "deleted": True})
 
     @app.page(BASE + "/{webhook_id}/rotate-secret")

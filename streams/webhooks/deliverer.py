@@ -31,12 +31,13 @@ from schemas import run_events as ev
 from steps.errors import classify_http_status
 from steps.http import BlockedURL, ResponseTooLarge, guarded_request
 from streams import intake
+from streams.control.webhook_endpoints import KIND as WEBHOOK_KIND
 from streams.engine import Engine, now_ms
 from streams.keyring import KeyringError
 from streams.webhooks import signing, store
 
 log = logging.getLogger(__name__)
-KIND = "webhook"
+KIND = WEBHOOK_KIND  # not "webhook": ingest settings use that kind
 SUBSCRIBABLE = frozenset(signing.SUBSCRIBABLE)
 SEND_EVERY_SECONDS = 0.3
 SEND_BATCH = 50
@@ -199,8 +200,8 @@ class Deliverer(Service):
         reason = f"disabled after {failures} consecutive failed attempts (last: {error})"
         log.warning("webhooks: endpoint %s of tenant %s %s", endpoint_id, tenant, reason)
         try:
-            await intake.send_control(self.engine, tenant, "webhook.disable", SYSTEM_ACTOR,
-                                      {"id": endpoint_id, "reason": reason})
+            await intake.send_control(self.engine, tenant, "webhook_endpoint.disable",
+                                      SYSTEM_ACTOR, {"id": endpoint_id, "reason": reason})
 
             def stop(tx: Any) -> None:
                 store.stop_pending(tx, endpoint_id, reason)

@@ -1,4 +1,6 @@
-"""Webhook endpoint ops: create, update, rotate the signing secret, disable, delete.
+"""Outbound webhook endpoint ops: create, update, rotate the secret, disable, delete.
+
+Registry kind `webhook_endpoint` (`webhook` rows are a workflow's ingest settings).
 
 A row keeps the URL, the subscribed event types, an optional workflow filter,
 `enabled` with the reason it was disabled, and the signing secret encrypted
@@ -11,7 +13,7 @@ from typing import Any
 
 from streams.control.base import Op, Rejected, Tx, required
 
-KIND = "webhook"
+KIND = "webhook_endpoint"
 MAX_ENDPOINTS = 20  # per tenant: each endpoint is one more delivery per event
 
 
@@ -84,6 +86,6 @@ def delete(tx: Tx, payload: dict[str, Any]) -> dict[str, Any]:
     return {"id": endpoint_id, "deleted": True}
 
 
-OPS: dict[str, Op] = {"webhook.create": create, "webhook.update": update,
-                      "webhook.rotate": rotate, "webhook.disable": disable,
-                      "webhook.delete": delete}
+OPS: dict[str, Op] = {"webhook_endpoint.create": create, "webhook_endpoint.update": update,
+                      "webhook_endpoint.rotate": rotate, "webhook_endpoint.disable": disable,
+                      "webhook_endpoint.delete": delete}
