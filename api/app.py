@@ -6,6 +6,7 @@ from api import (
     aliases,
     credentials,
     health,
+    ingest,
     integrations,
     keys,
     metrics,
@@ -35,6 +36,7 @@ def register(engine: Engine) -> None:
     openapi.register(engine)
     keys.register(engine)
     # plain paths first: aiohttp takes the first match, and /api/workflows/{id} matches them
+    ingest.register(engine)  # /api/workflows/ingest/{token} before /api/workflows/{id}/...
     run_queries.register(engine)
     usage.register(engine)
     templates.register(engine)

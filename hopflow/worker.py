@@ -13,6 +13,7 @@ from streams import executor, expiry, run_agent, timers
 from streams.control import agent as control_agent
 from streams.engine import Engine
 from streams.settings import Settings
+from streams.triggers import ingest_topic
 from streams.webhooks import deliverer as webhook_deliverer
 from topics.admin import ensure_topics
 
@@ -23,6 +24,7 @@ def build(settings: Settings) -> Engine:
     run_agent.register(engine, timer_service, expiry.register(engine))
     executor.register(engine)
     control_agent.register(engine)
+    ingest_topic.register(engine)
     webhook_deliverer.register(engine)
     api.register(engine)
     return engine

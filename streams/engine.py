@@ -70,6 +70,7 @@ class Engine:
         self.control_commands = self._topic(self.catalog.control_commands)
         self.workflow_events = self._topic(self.catalog.workflow_events)
         self.dead_letters = self._topic(self.catalog.dead_letters)
+        self.ingest = self._topic(self.catalog.ingest)
         self.runs = self._table("runs", "run_state")
         self.timers = self._table("timers", "timer")
         self.registry_table = self._table("registry", RegistryEntry())

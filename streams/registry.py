@@ -21,6 +21,8 @@ from schemas.registry import decode_entry, entry_key
 from streams.replica import ChangelogReplica
 
 OUTCOMES_KEPT = 10_000  # answers to recent commands, for callers waiting on them
+# Kinds found by id alone, whatever the tenant: an ingest URL names a token, not a tenant.
+GLOBAL_KINDS = frozenset({"ingesttoken"})
 
 
 class Registry(ChangelogReplica):
@@ -29,6 +31,7 @@ class Registry(ChangelogReplica):
     def __init__(self, bootstrap: str, topic: str, **kwargs: Any) -> None:
         super().__init__(bootstrap, topic, decode_entry, **kwargs)
         self._index: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+        self._global: dict[tuple[str, str], dict[str, Any]] = {}
         self.outcomes: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
     def on_record(self, key: str, old: Any, new: Any) -> None:
@@ -43,6 +46,11 @@ class Registry(ChangelogReplica):
                     self.outcomes.popitem(last=False)
             return
         group = (entry["kind"], entry["tenant"])
+        if entry["kind"] in GLOBAL_KINDS:
+            if new is None:
+                self._global.pop((entry["kind"], entry["id"]), None)
+            else:
+                self._global[(entry["kind"], entry["id"])] = new
         if new is None:
             found = self._index.get(group)
             if found is not None:
@@ -56,6 +64,11 @@ class Registry(ChangelogReplica):
         """The entry's body, or None."""
         entry = self.data.get(entry_key(kind, tenant, entry_id))
         return None if entry is None else entry["body"]
+
+    def lookup(self, kind: str, entry_id: str) -> tuple[str, dict[str, Any]] | None:
+        """(tenant, body) of a GLOBAL_KINDS entry found by its id alone, or None."""
+        entry = self._global.get((kind, entry_id))
+        return None if entry is None else (entry["tenant"], entry["body"])
 
     def entries(self, kind: str, tenant: str) -> dict[str, dict[str, Any]]:
         """id -> body of a tenant's entries of one kind (a fresh dict)."""

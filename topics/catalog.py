@@ -99,6 +99,14 @@ class Catalog:
                          doc="records no agent could use, with the reason")
 
     @property
+    def ingest(self) -> TopicSpec:
+        return TopicSpec(self._name("ingest"), self.partitions,
+                         "ingest token or tenant/workflow id (utf-8)",
+                         'json: {"body": <string or JSON>, "headers": {...}}',
+                         doc="webhook deliveries from a gateway that produces to Kafka: each "
+                             "starts a run as POST /api/workflows/ingest/{token} does")
+
+    @property
     def runs_changelog(self) -> TopicSpec:
         return TopicSpec(self.changelog("runs"), self.partitions, "run id (utf-8)",
                          "avro:run_state", compacted=True, doc="runs table")
@@ -117,5 +125,5 @@ class Catalog:
 
     def all(self) -> list[TopicSpec]:
         return [self.run_commands, self.step_dispatch, self.run_events,
-                self.control_commands, self.workflow_events, self.dead_letters,
+                self.control_commands, self.workflow_events, self.dead_letters, self.ingest,
                 self.runs_changelog, self.timers_changelog, self.registry_changelog]
