@@ -18,6 +18,7 @@ from api import (
     step_types,
     templates,
     usage,
+    webhooks,
     workflow_steps,
     workflows,
 )
@@ -43,6 +44,7 @@ def register(engine: Engine) -> None:
     secrets.register(engine)
     credentials.register(engine)  # with its /api/v4/workflows/credentials alias
     integrations.register(engine)
+    webhooks.register(engine)
     workflows.register(engine)
     workflow_steps.register(engine)
     runs.register(engine)

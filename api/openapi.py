@@ -249,6 +249,25 @@ SCHEMAS: dict[str, Schema] = {
         "byType": arr(obj({"stepType": STR, "credits": INT, "calls": INT})),
         "days": arr(obj({"day": DATE, "stepType": STR, "credits": INT, "calls": INT}))},
         description="Credits billed and I/O step calls, per UTC day and step type."),
+    "Webhook": obj({
+        "id": STR, "url": STR, "eventTypes": arr(STR), "workflowId": null(STR),
+        "enabled": BOOL, "disabledReason": null(STR), "secretSet": BOOL,
+        "secret": {"type": "string", "description": "whsec_...: only in the create and "
+                                                    "rotate answers"},
+        "createdAt": TIME, "updatedAt": TIME},
+        required=("id", "url", "eventTypes", "enabled", "secretSet")),
+    "WebhookInput": obj({
+        "url": {"type": "string", "minLength": 1, "description": "https:// URL"},
+        "eventTypes": arr(enum("run.completed", "run.failed", "run.cancelled",
+                               "run.terminated", "run.paused", "bulk_job.completed", "*"),
+                          minItems=1),
+        "workflowId": null(STR), "enabled": BOOL}, required=()),
+    "WebhookDelivery": obj({
+        "eventId": STR, "eventType": STR, "status": enum("pending", "delivered", "failed"),
+        "attempts": INT, "lastStatus": null(INT), "lastError": null(STR),
+        "lastAttemptAt": null(TIME), "nextAttemptAt": null(TIME), "createdAt": TIME,
+        "attemptLog": arr(obj({"attempt": INT, "status": null(INT), "error": null(STR),
+                               "at": TIME, "nextAttemptAt": null(TIME)}))}),
     "Secret": obj({"name": STR, "createdAt": null(TIME), "updatedAt": null(TIME),
                    "updatedBy": null(STR)}, required=("name",)),
     "CredentialInput": obj({
@@ -374,6 +393,8 @@ _PATH_IDS = {
     "template_id": ("a template id", {"type": "string", "minLength": 1, "maxLength": 200}),
     "credential_id": ("a credential id", {"type": "string", "minLength": 1,
                                           "maxLength": 200}),
+    "webhook_id": ("a webhook endpoint id", {"type": "string", "minLength": 1,
+                                             "maxLength": 200}),
     "integration_id": ("an integration id", {"type": "string", "minLength": 1,
                                              "maxLength": 200}),
     "token": ("a workflow's ingest token (whk_...)", {"type": "string", "minLength": 1,
@@ -447,6 +468,7 @@ V4WF = V4 + "/{workflow_id}"
 CRED = "/api/workflows/credentials"
 V4CRED = V4 + "/credentials"
 INTEG = "/api/workflows/integrations"
+HOOKS = "/api/webhooks"
 START_ANSWERS = {200: ref("Run"), 202: ref("RunAccepted")}
 STOP_ANSWERS = {200: ref("Run"), 202: ref("RunAccepted")}
 RESUME_BODY = obj({"type": {"enum": ["collect_inputs", "request_user_action"]},
@@ -561,6 +583,26 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              body_required=True, errors=(*WRITE, 503)),
     Endpoint("DELETE", INTEG + "/{integration_id}", "Delete an integration", "integrations",
              {200: ref("Deleted")}, role="admin", errors=WRITE),
+    # -- outbound webhook endpoints
+    Endpoint("GET", HOOKS, "List webhook endpoints (secrets never shown)", "webhooks",
+             {200: obj({"data": arr(ref("Webhook")), "total": INT})}),
+    Endpoint("POST", HOOKS, "Register an endpoint; the signing secret is shown once",
+             "webhooks", {201: ref("Webhook")}, role="admin", body=ref("WebhookInput"),
+             body_required=True, errors=(*WRITE, 503)),
+    Endpoint("GET", HOOKS + "/{webhook_id}", "One webhook endpoint", "webhooks",
+             {200: ref("Webhook")}),
+    Endpoint("PUT", HOOKS + "/{webhook_id}", "Update; enabled=true clears the disabled reason",
+             "webhooks", {200: ref("Webhook")}, role="admin", body=ref("WebhookInput"),
+             body_required=True, errors=WRITE),
+    Endpoint("DELETE", HOOKS + "/{webhook_id}", "Delete a webhook endpoint", "webhooks",
+             {200: ref("Deleted")}, role="admin", errors=WRITE),
+    Endpoint("POST", HOOKS + "/{webhook_id}/rotate-secret",
+             "A new signing secret, shown once", "webhooks", {200: ref("Webhook")},
+             role="admin", errors=(*WRITE, 503)),
+    Endpoint("GET", HOOKS + "/{webhook_id}/deliveries", "Deliveries, newest first, with "
+             "their attempts", "webhooks",
+             {200: obj({"data": arr(ref("WebhookDelivery")), "total": INT, "page": INT,
+                        "limit": INT, "offset": INT})}, params=PAGE, errors=HISTORY),
     # -- workflows
     Endpoint("GET", "/api/workflows", "List workflows", "workflows", {200: ref("WorkflowList")},
              params=(Param("search", STR, description="in name or description"),

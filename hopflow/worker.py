@@ -14,6 +14,7 @@ from streams.control import agent as control_agent
 from streams.engine import Engine
 from streams.settings import Settings
 from streams.triggers import ingest_topic
+from streams.webhooks import deliverer as webhook_deliverer
 from topics.admin import ensure_topics
 
 
@@ -25,6 +26,7 @@ def build(settings: Settings) -> Engine:
     control_agent.register(engine)
     ingest_topic.register(engine)
     gate.register(engine)
+    webhook_deliverer.register(engine)
     api.register(engine)
     return engine
 

@@ -64,9 +64,12 @@ async def _seed(base: str, headers: dict[str, str]) -> dict[str, str]:
             "name": "fuzz bearer", "type": "http_bearer", "data": {"token": "t0ken"}})
         assert credential.status_code == 201, credential.text
         templates = (await http.get("/api/workflows/templates")).json()["data"]
+        hook = await http.post("/api/webhooks", json={
+            "url": "https://hooks.example.com/in", "eventTypes": ["run.completed"]})
+        assert hook.status_code == 201, hook.text
     return {"workflow_id": main, "victim": victim, "run_id": run.json()["runId"],
             "step_id": "shape", "template_id": templates[0]["id"],
-            "credential_id": credential.json()["id"]}
+            "credential_id": credential.json()["id"], "webhook_id": hook.json()["id"]}
 
 
 def with_examples(doc: dict[str, Any], seeds: dict[str, str]) -> dict[str, Any]:

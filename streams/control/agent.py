@@ -23,6 +23,7 @@ from streams.control import (
     ratelimit,
     secrets,
     usage,
+    webhook_endpoints,
     webhooks,
     workflows,
 )
@@ -34,7 +35,8 @@ _COMMAND = codec("control_command")
 RECENT_COMMANDS = 100  # per tenant: more than a crash can redeliver before a commit
 
 OPS: dict[str, Op] = {**workflows.OPS, **keys.OPS, **secrets.OPS, **credentials.OPS,
-                      **integrations.OPS, **usage.OPS, **webhooks.OPS, **ratelimit.OPS}
+                      **integrations.OPS, **usage.OPS, **webhooks.OPS, **ratelimit.OPS,
+                      **webhook_endpoints.OPS}
 
 
 def register_ops(ops: dict[str, Op]) -> None:

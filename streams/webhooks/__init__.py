@@ -1,0 +1,1 @@
+"""Outbound events: tenant webhook endpoints, signed deliveries, durable retries."""
