@@ -111,7 +111,7 @@ def test_minimum_interval() -> None:
 
 
 @pytest.mark.parametrize("expression", ["", "61 * * * *", "* * *", "a b c d e",
-                                        "* * * * * * *", 5, None])
+                                        "* * * * * * *", "0 0 31 2 *", "@reboot", 5, None])
 def test_bad_cron_names_cron_expression(expression: object) -> None:
     with pytest.raises(ScheduleInvalid) as err:
         parse(expression, "UTC", 60)

@@ -124,7 +124,9 @@ def parse(expression: object, timezone: object, min_interval_s: int) -> Cron:
         raise ScheduleInvalid("cron_expression", f"cron_expression {expression!r} does not parse")
     cron = Cron(expression, zone, seconds)
     gap = shortest_interval(cron)
-    if gap is not None and gap < min_interval_s:
+    if gap is None:
+        raise ScheduleInvalid("cron_expression", f"cron_expression {expression!r} never fires")
+    if gap < min_interval_s:
         raise ScheduleInvalid("cron_expression", f"cron_expression fires every {gap} s; the "
                               f"minimum interval is {min_interval_s} s")
     return cron
