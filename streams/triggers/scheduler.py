@@ -75,7 +75,10 @@ class Scheduler:
                     input={"scheduledAt": slots.iso(due.slot, cron.zone),
                            "schedule": {"cron_expression": row["cron_expression"],
                                         "timezone": row["timezone"]}}))
-            except Refused as exc:  # recorded on the row, not silently dropped
+            except Refused as exc:
+                if exc.status == 503:  # replica catching up: the slot stays due, retried
+                    return
+                # recorded on the row, not silently dropped
                 log.warning("schedule %s/%s: slot %s not started: %s", tenant, workflow_id,
                             fired["slot_s"], exc.message)
                 fired["refusal"] = f"{exc.status}: {exc.message}"
