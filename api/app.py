@@ -14,6 +14,7 @@ from api import (
     resume,
     run_queries,
     runs,
+    schedules,
     secrets,
     step_types,
     templates,
@@ -47,6 +48,7 @@ def register(engine: Engine) -> None:
     webhooks.register(engine)
     workflows.register(engine)
     workflow_steps.register(engine)
+    schedules.register(engine)
     runs.register(engine)
     resume.register(engine)
     aliases.register(engine)  # 002 and 004 paths onto the handlers above

@@ -279,6 +279,19 @@ SCHEMAS: dict[str, Schema] = {
         "data": {"type": "object", "description": "the type's fields; secrets in plain "
                                                   "text here, never shown again"}},
         required=()),
+    "Schedule": obj({
+        "workflow_id": STR, "cron_expression": STR, "timezone": STR, "enabled": BOOL,
+        "catch_up": enum("skip", "run_once"), "source": enum("api", "definition"),
+        "next_run_at": null({"type": "string", "format": "date-time"}),
+        "last_run_at": null({"type": "string", "format": "date-time"}),
+        "last_run_id": null(STR), "last_refusal": null(STR),
+        "created_at": STR, "updated_at": STR}),
+    "ScheduleInput": obj({
+        "cron_expression": {"type": "string", "description": "5 fields (minute hour "
+                            "day-of-month month day-of-week); 6 with seconds first only "
+                            "when the minimum interval setting is below 60 s"},
+        "timezone": {"type": "string", "description": "IANA name, default UTC"},
+        "enabled": BOOL, "catch_up": enum("skip", "run_once")}, required=()),
     "Credential": obj({"id": STR, "name": STR, "type": STR, "typeId": INT,
                        "data": {"type": "object", "description": "secret fields masked"},
                        "createdAt": null(TIME), "updatedAt": null(TIME)}),
@@ -634,6 +647,17 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              {200: ref("Deleted")}, role="owner", errors=WRITE),
     Endpoint("POST", WF + "/clone", "Clone as a draft \"(Copy)\"", "workflows",
              {201: ref("Workflow")}, role="admin", body=_body(id=ID), errors=WRITE),
+    Endpoint("GET", WF + "/schedule", "The workflow's cron schedule, with next_run_at",
+             "schedules", {200: ref("Schedule")}),
+    Endpoint("POST", WF + "/schedule", "Create the workflow's cron schedule", "schedules",
+             {201: ref("Schedule")}, role="admin",
+             body={"allOf": [ref("ScheduleInput")], "required": ["cron_expression"]},
+             body_required=True, errors=WRITE),
+    Endpoint("PUT", WF + "/schedule", "Change the schedule (fields not sent are kept)",
+             "schedules", {200: ref("Schedule")}, role="admin", body=ref("ScheduleInput"),
+             body_required=True, errors=WRITE),
+    Endpoint("DELETE", WF + "/schedule", "Delete the schedule", "schedules",
+             {200: obj({"workflow_id": STR, "deleted": BOOL})}, role="admin", errors=WRITE),
     Endpoint("GET", WF + "/steps", "Steps with their order", "steps", {200: ref("StepList")}),
     Endpoint("POST", WF + "/steps", "Add a step (a new version)", "steps",
              {201: ref("StepResult")}, role="admin", body=ref("StepInput"),

@@ -13,7 +13,7 @@ from streams import executor, expiry, gate, run_agent, timers
 from streams.control import agent as control_agent
 from streams.engine import Engine
 from streams.settings import Settings
-from streams.triggers import ingest_topic
+from streams.triggers import ingest_topic, scheduler
 from streams.webhooks import deliverer as webhook_deliverer
 from topics.admin import ensure_topics
 
@@ -27,6 +27,7 @@ def build(settings: Settings) -> Engine:
     ingest_topic.register(engine)
     gate.register(engine)
     webhook_deliverer.register(engine)
+    scheduler.register(engine)
     api.register(engine)
     return engine
 

@@ -74,6 +74,14 @@ class Registry(ChangelogReplica):
         """id -> body of a tenant's entries of one kind (a fresh dict)."""
         return {i: e["body"] for i, e in self._index.get((kind, tenant), {}).items()}
 
+    def every(self, kind: str) -> list[tuple[str, str, dict[str, Any]]]:
+        """(tenant, id, body) of every tenant's entries of one kind (the schedule ticker's scan).
+
+        Walks the (kind, tenant) groups, not the entries of other kinds.
+        """
+        return [(tenant, i, e["body"]) for (k, tenant), group in list(self._index.items())
+                if k == kind for i, e in group.items()]
+
     def count(self, kind: str, tenant: str) -> int:
         return len(self._index.get((kind, tenant), ()))
 

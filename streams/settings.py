@@ -41,6 +41,10 @@ class Settings:
     daily_runs_cap: int | None = field(
         default_factory=lambda: int(_env("DAILY_RUNS_CAP", "")) if _env("DAILY_RUNS_CAP", "")
         else None)
+    # Shortest interval a cron schedule may fire at; below 60 a 6-field cron (seconds
+    # first) is accepted, which tests use (streams/triggers/slots.py).
+    schedule_min_interval_seconds: int = field(
+        default_factory=lambda: int(_env("SCHEDULE_MIN_INTERVAL_SECONDS", "60")))
     # Secrets at rest: Fernet keys, newest first (comma-separated), or a file of them.
     secrets_keys: str | None = field(default_factory=lambda: _env("SECRETS_KEYS", "") or None)
     secrets_key_file: str | None = field(

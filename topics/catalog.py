@@ -136,8 +136,15 @@ class Catalog:
                          doc="registry table (workflows, versions, keys, plans, secrets, "
                              "credentials), followed by every worker")
 
+    @property
+    def leader(self) -> TopicSpec:
+        """Faust's leader election topic: whoever holds its one partition runs the
+        on_leader timers (the schedule ticker, streams/triggers/scheduler.py)."""
+        return TopicSpec(f"{self.app_id}-__assignor-__leader", 1, "none", "none",
+                         doc="leader election (Faust's leader assignor); carries no records")
+
     def all(self) -> list[TopicSpec]:
         return [self.run_commands, self.step_dispatch, self.run_events,
                 self.control_commands, self.workflow_events, self.dead_letters, self.ingest,
                 self.runs_changelog, self.timers_changelog, self.registry_changelog,
-                self.run_gate, self.gates_changelog]
+                self.run_gate, self.gates_changelog, self.leader]

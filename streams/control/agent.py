@@ -21,6 +21,7 @@ from streams.control import (
     integrations,
     keys,
     ratelimit,
+    schedules,
     secrets,
     usage,
     webhook_endpoints,
@@ -36,7 +37,7 @@ RECENT_COMMANDS = 100  # per tenant: more than a crash can redeliver before a co
 
 OPS: dict[str, Op] = {**workflows.OPS, **keys.OPS, **secrets.OPS, **credentials.OPS,
                       **integrations.OPS, **usage.OPS, **webhooks.OPS, **ratelimit.OPS,
-                      **webhook_endpoints.OPS}
+                      **webhook_endpoints.OPS, **schedules.OPS}
 
 
 def register_ops(ops: dict[str, Op]) -> None:
@@ -88,7 +89,8 @@ def register(engine: Engine) -> None:
             if command["id"] in recent:
                 continue  # applied before a crash; its outcome row is already written
             tx = Tx(table, tenant, command["id"], command["actor"], now_ms(),
-                    engine.settings.default_plan)
+                    engine.settings.default_plan,
+                    engine.settings.schedule_min_interval_seconds)
             outcome = apply(tx, command["op"], payload)
             tx.write_to(table)
             for item in tx.events:

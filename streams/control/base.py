@@ -47,6 +47,7 @@ class Tx:
     actor: str
     now: int
     default_plan: str = "free"
+    schedule_min_interval_s: int = 60  # the deployment's setting (streams/control/schedules.py)
     writes: dict[str, Any] = field(default_factory=dict)
     events: list[Event] = field(default_factory=list)
 

@@ -14,6 +14,7 @@ import orjson
 
 from schemas import workflow_events as we
 from schemas.plans import Plan
+from streams.control import schedules
 from streams.control.base import Op, Rejected, Tx, required
 
 DRAFT, TESTING, PUBLISHED, ARCHIVED = "draft", "testing", "published", "archived"
@@ -71,6 +72,7 @@ def create(tx: Tx, payload: dict[str, Any]) -> dict[str, Any]:
                                 f"(archive or delete one first)", "plan.workflows")
     _check_caps(plan, definition)
     _add_version(tx, workflow_id, 1, definition)
+    schedules.sync_definition(tx, workflow_id, definition)
     head = {"id": workflow_id, **_summary(definition), "status": DRAFT,
             "enabled": payload.get("enabled") is not False, "latest": 1, "published": None,
             "created_ms": tx.now, "updated_ms": tx.now, "created_by": tx.actor,
@@ -99,6 +101,7 @@ def update(tx: Tx, payload: dict[str, Any]) -> dict[str, Any]:
         _check_caps(tx.plan, definition)
         head["latest"] += 1
         _add_version(tx, workflow_id, head["latest"], definition)
+        schedules.sync_definition(tx, workflow_id, definition)
         head.update(_summary(definition))
         changed["version"] = head["latest"]
     if "enabled" in payload and payload["enabled"] is not None:
@@ -169,6 +172,8 @@ def delete(tx: Tx, payload: dict[str, Any]) -> dict[str, Any]:
     for version in range(1, head["latest"] + 1):
         tx.delete("version", version_id(workflow_id, version))
     tx.delete("workflow", workflow_id)
+    if tx.get(schedules.KIND, workflow_id) is not None:
+        tx.delete(schedules.KIND, workflow_id)
     tx.emit(we.DELETED, workflow_id, head["latest"], {})
     return {"id": workflow_id, "deleted": True}
 
