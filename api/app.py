@@ -5,6 +5,7 @@ from __future__ import annotations
 from api import (
     aliases,
     credentials,
+    events,
     health,
     integrations,
     keys,
@@ -16,6 +17,7 @@ from api import (
     secrets,
     step_types,
     templates,
+    test_runs,
     usage,
     workflow_steps,
     workflows,
@@ -35,6 +37,7 @@ def register(engine: Engine) -> None:
     keys.register(engine)
     # plain paths first: aiohttp takes the first match, and /api/workflows/{id} matches them
     run_queries.register(engine)
+    events.register(engine)  # /api/events, /api/workflows/event-types
     usage.register(engine)
     templates.register(engine)
     step_types.register(engine)
@@ -44,5 +47,6 @@ def register(engine: Engine) -> None:
     workflows.register(engine)
     workflow_steps.register(engine)
     runs.register(engine)
+    test_runs.register(engine)
     resume.register(engine)
     aliases.register(engine)  # 002 and 004 paths onto the handlers above

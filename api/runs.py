@@ -90,8 +90,11 @@ def check_input(workflow: dict[str, Any], payload: dict[str, Any]) -> None:
 
 async def start_run(engine: Engine, request: web.Request, workflow_id: str, *, field: str,
                     wait: bool, raw: bytes | None = None,
-                    payload: dict[str, Any] | None = None) -> web.Response:
-    """`raw` and `payload`: a body already read, and the input a caller (an alias) made of it."""
+                    payload: dict[str, Any] | None = None, trigger: str = "manual"
+                    ) -> web.Response:
+    """`raw` and `payload`: a body already read, and the input a caller (an alias) made of it.
+
+    `trigger` is what the run records as its trigger (`test` for test runs)."""
     principal = principal_of(request)
     tenant = principal.tenant
     if raw is None:
@@ -115,7 +118,8 @@ async def start_run(engine: Engine, request: web.Request, workflow_id: str, *, f
     if state is None:
         await intake.request_run(engine, run_id=run_id, tenant=tenant, workflow=workflow,
                                  input_json=orjson.dumps(payload).decode(),
-                                 idempotency_key=key, digest=digest, actor=principal.actor)
+                                 idempotency_key=key, digest=digest, trigger=trigger,
+                                 actor=principal.actor)
     if key is not None:
         state = await _await_state(engine, run_id, lambda s: s is not None, ACCEPT_TIMEOUT)
         if state is None:

@@ -13,6 +13,7 @@ from streams import executor, expiry, run_agent, timers
 from streams.control import agent as control_agent
 from streams.engine import Engine
 from streams.settings import Settings
+from streams.triggers import event_agents
 from topics.admin import ensure_topics
 
 
@@ -22,6 +23,7 @@ def build(settings: Settings) -> Engine:
     run_agent.register(engine, timer_service, expiry.register(engine))
     executor.register(engine)
     control_agent.register(engine)
+    event_agents.register(engine)  # platform-events, monitor-events -> runs
     api.register(engine)
     return engine
 

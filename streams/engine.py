@@ -70,6 +70,8 @@ class Engine:
         self.control_commands = self._topic(self.catalog.control_commands)
         self.workflow_events = self._topic(self.catalog.workflow_events)
         self.dead_letters = self._topic(self.catalog.dead_letters)
+        self.platform_events = self._topic(self.catalog.platform_events)
+        self.monitor_events = self._topic(self.catalog.monitor_events)
         self.runs = self._table("runs", "run_state")
         self.timers = self._table("timers", "timer")
         self.registry_table = self._table("registry", RegistryEntry())

@@ -18,3 +18,11 @@ PROJECTION_LAG_SECONDS = Gauge(
     "Age of the newest run event in the history store when the projector is behind, else 0")
 HISTORY_STORE_UP = Gauge(
     "hopflow_history_store_up", "1 when the history store answered its last write")
+EVENTS_UNMATCHED = Counter(
+    "hopflow_events_unmatched_total",
+    "Platform and monitor events no workflow subscribes to (type: a known event type, "
+    "'monitor_event', or 'unknown' for a type outside the catalog)", ["type"])
+TRIGGER_REFUSED = Counter(
+    "hopflow_trigger_runs_refused_total",
+    "Runs a Kafka trigger asked for and launch refused (limits, disabled workflow...)",
+    ["trigger", "status"])

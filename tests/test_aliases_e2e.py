@@ -140,7 +140,8 @@ async def test_004_workflow_steps_test_run_logs_health_and_delete(
                            "AverageDurationMs", "LastError"}
 
     types = (await http.get(f"{base}/eventtypes")).json()
-    assert len(types) == 28 and types[27]["Name"] == "GroupUpdated"
+    assert len(types) == 32 and types[27]["Name"] == "GroupUpdated"  # then 002's four
+    assert types[28]["Name"] == "document.uploaded" and types[28]["Value"] is None
 
     # delete a step, then the workflow: an owner deletes it for good
     gone = await http.delete(f"{base}/{wf_id}/steps/{step_id}")
