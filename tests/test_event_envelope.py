@@ -1,0 +1,55 @@
+"""Platform / monitor event shapes and the HTTP publisher's defaults (pure)."""
+
+from __future__ import annotations
+
+import pytest
+
+from api.errors import ApiError
+from api.events import event_from
+from schemas.event_types import EVENT_TYPES_004, catalog, sample_event
+from streams.triggers import envelope
+
+
+@pytest.mark.parametrize(("raw", "field"), [
+    (b"{not json", "body"), (b"[1]", "body"), (b'{"type": "x", "tenant": "t"}', "id"),
+    (b'{"id": "1", "tenant": "t"}', "type"), (b'{"id": "1", "type": "x"}', "tenant"),
+    (b'{"id": "", "type": "x", "tenant": "t"}', "id"),
+    (b'{"id": "1", "type": "x", "tenant": "t", "time": 5}', "time"),
+])
+def test_bad_platform_events_name_the_attribute(raw: bytes, field: str) -> None:
+    with pytest.raises(envelope.BadEvent) as caught:
+        envelope.platform_event(raw)
+    assert caught.value.field == field
+
+
+def test_monitor_events_need_monitor_and_change() -> None:
+    ok = envelope.monitor_event(b'{"id": "1", "tenant": "t", "monitor_id": "m", '
+                                b'"change_type": "c", "data": 1}')
+    assert ok["monitor_id"] == "m"
+    with pytest.raises(envelope.BadEvent) as caught:
+        envelope.monitor_event(b'{"id": "1", "tenant": "t", "monitor_id": "m"}')
+    assert caught.value.field == "change_type"
+
+
+def test_http_publisher_fills_defaults_and_keeps_the_callers_tenant() -> None:
+    event = event_from({"type": "chat.message", "data": {"text": "hi"}}, "acme")
+    assert event["tenant"] == "acme" and event["id"] and event["specversion"] == "1.0"
+    assert event["source"] == "hopflow/api" and event["time"].endswith("Z")
+    assert event_from({"type": "x", "id": "mine", "tenant": "acme"}, "acme")["id"] == "mine"
+    for body, field in (({"type": "x", "tenant": "other"}, "tenant"), ({}, "type"),
+                        ({"type": "x", "data": [1]}, "data"), ([], "body")):
+        with pytest.raises(ApiError) as caught:
+            event_from(body, "acme")
+        assert caught.value.field == field
+
+
+def test_catalog_lists_004_then_002_with_samples() -> None:
+    types = catalog()
+    assert len(types) == 32
+    assert [t["type"] for t in types[:28]] == [name for name, _ in EVENT_TYPES_004]
+    assert types[3]["value"] == 3 and types[28]["value"] is None
+    assert [t["type"] for t in types[28:]] == ["document.uploaded", "document.processed",
+                                               "extraction.completed", "chat.message"]
+    assert types[28]["samplePayload"]["data"]["file_type"] == "pdf"
+    assert all("event.data.<field>" in t["templateVariables"] for t in types)
+    envelope.platform_event(sample_event("CallAdded", "t"))  # samples are valid events
