@@ -53,3 +53,38 @@ def test_catalog_lists_004_then_002_with_samples() -> None:
     assert types[28]["samplePayload"]["data"]["file_type"] == "pdf"
     assert all("event.data.<field>" in t["templateVariables"] for t in types)
     envelope.platform_event(sample_event("CallAdded", "t"))  # samples are valid events
+
+
+async def test_a_refused_run_is_counted_and_dead_lettered(monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    """A limit refusing one workflow's run is recorded; the other workflow still starts."""
+    from streams import metrics
+    from streams.triggers import event_agents
+    from streams.triggers.launch import Launch, Refused
+
+    started: list[str] = []
+
+    async def fake_launch(engine: object, request: Launch) -> str:
+        if request.workflow_id == "limited":
+            raise Refused(429, "rate limit: 5 runs a minute", retry_after=3)
+        assert request.idempotency_key == "event:e1" and request.trigger == "event"
+        started.append(request.workflow_id)
+        return "run_x"
+
+    letters: list[tuple[object, str]] = []
+
+    class Engine:
+        async def dead_letter(self, event: object, reason: str) -> None:
+            letters.append((event, reason))
+
+    monkeypatch.setattr(event_agents, "launch", fake_launch)
+    counter = metrics.TRIGGER_REFUSED.labels("event", "429")
+    before = counter._value.get()
+    record = object()
+    count = await event_agents.start_matches(
+        Engine(), record, "t", ["limited", "free"],  # type: ignore[arg-type]
+        {"id": "e1", "type": "CallAdded"}, "event", "event:e1")
+    assert count == 1 and started == ["free"]
+    assert counter._value.get() == before + 1
+    assert letters == [(record, "run refused for workflow limited (429): "
+                                "rate limit: 5 runs a minute")]
