@@ -7,6 +7,7 @@ from api import (
     credentials,
     events,
     health,
+    ingest,
     integrations,
     keys,
     metrics,
@@ -36,6 +37,7 @@ def register(engine: Engine) -> None:
     openapi.register(engine)
     keys.register(engine)
     # plain paths first: aiohttp takes the first match, and /api/workflows/{id} matches them
+    ingest.register(engine)  # /api/workflows/ingest/{token} before /api/workflows/{id}/...
     run_queries.register(engine)
     events.register(engine)  # /api/events, /api/workflows/event-types
     usage.register(engine)

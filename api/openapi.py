@@ -153,6 +153,13 @@ SCHEMAS: dict[str, Schema] = {
     "StepDeleted": obj({"workflowId": STR, "version": INT, "stepId": STR,
                         "deleted": {"const": True}}),
     "Deleted": obj({"id": STR, "deleted": {"const": True}}),
+    "WebhookToken": obj({
+        "workflowId": STR, "tokenId": STR, "token": null(STR), "maskedToken": STR,
+        "url": null(STR), "verify": BOOL, "createdAt": STR, "created": BOOL,
+        "signingSecret": STR}, required=("workflowId", "tokenId", "token", "maskedToken",
+                                         "url", "verify", "createdAt", "created"),
+        description="token and url only in the answer that made the token; signingSecret "
+                    "only when this call turned verification on"),
     "RunAccepted": obj({"runId": STR, "workflowId": STR, "status": STR},
                        required=("runId", "status"),
                        description="A run accepted and not over yet (a full Run when known)."),
@@ -371,6 +378,8 @@ _PATH_IDS = {
                                           "maxLength": 200}),
     "integration_id": ("an integration id", {"type": "string", "minLength": 1,
                                              "maxLength": 200}),
+    "token": ("a workflow's ingest token (whk_...)", {"type": "string", "minLength": 1,
+                                                      "maxLength": 200}),
 }
 PAGE = (Param("page", {"type": "integer", "minimum": 1}, description="1-based page"),
         Param("limit", {"type": "integer", "minimum": 1, "maximum": 200},
@@ -515,6 +524,23 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "reference 004",
              {200: obj({"WorkflowCredentialId": STR, "Deleted": {"const": True}})},
              role="admin", errors=WRITE),
+    # -- webhook ingest (000)
+    Endpoint("GET", WF + "/webhook-token", "The workflow's ingest token (made and shown on "
+             "the first call, masked afterwards)", "ingest", {200: ref("WebhookToken")},
+             role="admin", errors=(409, 504)),
+    Endpoint("POST", WF + "/webhook-token", "Rotate the ingest token (shown once); verify: "
+             "true makes a Standard Webhooks signing secret", "ingest",
+             {200: ref("WebhookToken")}, role="admin", body=_body(verify=BOOL),
+             errors=(*WRITE, 503)),
+    Endpoint("POST", "/api/workflows/ingest/{token}", "Start a run with the body as input "
+             "(JSON, form-encoded or raw); no login", "ingest", {202: ref("RunAccepted")},
+             role=None, body=OBJ,
+             params=(Param("webhook-id", STR, where="header",
+                           description="idempotency key (and signed, with verification)"),
+                     Param("webhook-timestamp", STR, where="header"),
+                     Param("webhook-signature", STR, where="header",
+                           description="v1,<base64 HMAC-SHA256>, space-separated")),
+             errors=(401, 409, 429, 503)),
     # -- integrations (002)
     Endpoint("GET", INTEG, "List integrations, or one with ?id= (secrets masked)",
              "integrations", {200: {"anyOf": [ref("IntegrationList"), ref("Integration")]}},
@@ -729,6 +755,7 @@ ERROR_RESPONSES = {
     404: ("NotFound", "No such resource (or another tenant's)"),
     409: ("Conflict", "Conflicts with the current state (archived, disabled, ended, changed)"),
     413: ("PayloadTooLarge", "Body larger than 1 MiB"),
+    429: ("TooManyRequests", "A rate limit or daily cap: retry after Retry-After seconds"),
     503: ("Unavailable", "Unavailable for now (store starting or down, no keyring): retry"),
     504: ("Timeout", "Accepted, but not visible in time: retry the read"),
 }

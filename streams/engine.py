@@ -72,6 +72,7 @@ class Engine:
         self.dead_letters = self._topic(self.catalog.dead_letters)
         self.platform_events = self._topic(self.catalog.platform_events)
         self.monitor_events = self._topic(self.catalog.monitor_events)
+        self.ingest = self._topic(self.catalog.ingest)
         self.runs = self._table("runs", "run_state")
         self.timers = self._table("timers", "timer")
         self.registry_table = self._table("registry", RegistryEntry())

@@ -22,6 +22,8 @@ from streams.replica import ChangelogReplica
 from streams.triggers.subscriptions import Subscriptions, target_number
 
 OUTCOMES_KEPT = 10_000  # answers to recent commands, for callers waiting on them
+# Kinds found by id alone, whatever the tenant: an ingest URL names a token, not a tenant.
+GLOBAL_KINDS = frozenset({"ingesttoken"})
 
 
 class Registry(ChangelogReplica):
@@ -30,6 +32,7 @@ class Registry(ChangelogReplica):
     def __init__(self, bootstrap: str, topic: str, **kwargs: Any) -> None:
         super().__init__(bootstrap, topic, decode_entry, **kwargs)
         self._index: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+        self._global: dict[tuple[str, str], dict[str, Any]] = {}
         self.outcomes: OrderedDict[str, dict[str, Any]] = OrderedDict()
         # (tenant, event type / monitor id) -> subscribed workflows, for the event agents
         self.subscriptions = Subscriptions()
@@ -46,6 +49,11 @@ class Registry(ChangelogReplica):
                     self.outcomes.popitem(last=False)
             return
         group = (entry["kind"], entry["tenant"])
+        if entry["kind"] in GLOBAL_KINDS:
+            if new is None:
+                self._global.pop((entry["kind"], entry["id"]), None)
+            else:
+                self._global[(entry["kind"], entry["id"])] = new
         if new is None:
             found = self._index.get(group)
             if found is not None:
@@ -84,6 +92,11 @@ class Registry(ChangelogReplica):
         """The entry's body, or None."""
         entry = self.data.get(entry_key(kind, tenant, entry_id))
         return None if entry is None else entry["body"]
+
+    def lookup(self, kind: str, entry_id: str) -> tuple[str, dict[str, Any]] | None:
+        """(tenant, body) of a GLOBAL_KINDS entry found by its id alone, or None."""
+        entry = self._global.get((kind, entry_id))
+        return None if entry is None else (entry["tenant"], entry["body"])
 
     def entries(self, kind: str, tenant: str) -> dict[str, dict[str, Any]]:
         """id -> body of a tenant's entries of one kind (a fresh dict)."""

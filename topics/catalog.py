@@ -113,6 +113,14 @@ class Catalog:
                          doc="changes monitors detect; monitor_event triggers start runs")
 
     @property
+    def ingest(self) -> TopicSpec:
+        return TopicSpec(self._name("ingest"), self.partitions,
+                         "ingest token or tenant/workflow id (utf-8)",
+                         'json: {"body": <string or JSON>, "headers": {...}}',
+                         doc="webhook deliveries from a gateway that produces to Kafka: each "
+                             "starts a run as POST /api/workflows/ingest/{token} does")
+
+    @property
     def runs_changelog(self) -> TopicSpec:
         return TopicSpec(self.changelog("runs"), self.partitions, "run id (utf-8)",
                          "avro:run_state", compacted=True, doc="runs table")
@@ -131,6 +139,6 @@ class Catalog:
 
     def all(self) -> list[TopicSpec]:
         return [self.run_commands, self.step_dispatch, self.run_events,
-                self.control_commands, self.workflow_events, self.dead_letters,
+                self.control_commands, self.workflow_events, self.dead_letters, self.ingest,
                 self.platform_events, self.monitor_events,
                 self.runs_changelog, self.timers_changelog, self.registry_changelog]

@@ -16,7 +16,15 @@ import orjson
 from schemas import DecodeError, codec
 from schemas import workflow_events as we
 from schemas.registry import entry_key, valid_tenant
-from streams.control import credentials, integrations, keys, secrets, usage, workflows
+from streams.control import (
+    credentials,
+    integrations,
+    keys,
+    secrets,
+    usage,
+    webhooks,
+    workflows,
+)
 from streams.control.base import Op, Rejected, Tx
 from streams.engine import Engine, now_ms
 
@@ -25,7 +33,7 @@ _COMMAND = codec("control_command")
 RECENT_COMMANDS = 100  # per tenant: more than a crash can redeliver before a commit
 
 OPS: dict[str, Op] = {**workflows.OPS, **keys.OPS, **secrets.OPS, **credentials.OPS,
-                      **integrations.OPS, **usage.OPS}
+                      **integrations.OPS, **usage.OPS, **webhooks.OPS}
 
 
 def register_ops(ops: dict[str, Op]) -> None:
