@@ -35,13 +35,15 @@ import faust
 import orjson
 from aiohttp import web
 
-from api import run_queries, runs, workflow_steps, workflows
+from api import run_queries, runs, test_runs, workflow_steps, workflows
 from api.auth import require
 from api.errors import ApiError, json_errors, renamed_fields
 from api.presenters import iso
 from api.requests import parse_json, read_body, read_json, tenant_of
 from api.responses import json_response
 from schemas import statuses as st
+from schemas.event_types import EVENT_TYPES_004
+from schemas.event_types import catalog as event_catalog
 from streams.engine import Engine, now_ms
 
 # ---------------------------------------------------------------- 002
@@ -96,40 +98,8 @@ def execution_002(body: Any, started_ms: int) -> Any:
 
 # ---------------------------------------------------------------- 004 enums
 
-EVENT_TYPES: tuple[tuple[str, str], ...] = (
-    ("CallAdded", "New call/dispatch created"),
-    ("CallUpdated", "Existing call updated"),
-    ("CallClosed", "Call closed"),
-    ("UnitStatusChanged", "Unit status changed"),
-    ("PersonnelStaffingChanged", "Personnel staffing level changed"),
-    ("PersonnelStatusChanged", "Personnel action status changed"),
-    ("UserCreated", "New user added to department"),
-    ("UserAssignedToGroup", "User assigned to a group"),
-    ("DocumentAdded", "Document uploaded"),
-    ("NoteAdded", "Note created"),
-    ("UnitAdded", "Unit created"),
-    ("LogAdded", "Log entry created"),
-    ("CalendarEventAdded", "Calendar event created"),
-    ("CalendarEventUpdated", "Calendar event updated"),
-    ("ShiftCreated", "Shift created"),
-    ("ShiftUpdated", "Shift updated"),
-    ("ResourceOrderAdded", "Resource order created"),
-    ("ShiftTradeRequested", "Shift trade requested"),
-    ("ShiftTradeFilled", "Shift trade filled"),
-    ("MessageSent", "New message sent"),
-    ("TrainingAdded", "Training created"),
-    ("TrainingUpdated", "Training updated"),
-    ("InventoryAdjusted", "Inventory quantity changed"),
-    ("CertificationExpiring", "Certification nearing expiry"),
-    ("FormSubmitted", "Form submitted"),
-    ("PersonnelRoleChanged", "User role assignment changed"),
-    ("GroupAdded", "Department group created"),
-    ("GroupUpdated", "Department group updated"),
-)
+EVENT_TYPES = EVENT_TYPES_004  # schemas/event_types.py: one list for every event view
 _EVENT_VALUE = {name: value for value, (name, _) in enumerate(EVENT_TYPES)}
-# What a step's templates can read in a run started by an event (the event is the input).
-TEMPLATE_VARIABLES = ("input", "event", "steps.<stepId>", "secrets.<name>", "run.id",
-                      "run.workflow", "run.version", "run.attempt")
 
 # ActionType -> (004 name, step type, HTTP method for the webhook step)
 ACTION_TYPES: tuple[tuple[str, str, str | None], ...] = (
@@ -446,18 +416,20 @@ def health_004(body: Any) -> Any:
 
 
 def event_types() -> list[dict[str, Any]]:
-    return [{"Value": value, "Name": name, "Description": description,
-             "TemplateVariables": list(TEMPLATE_VARIABLES)}
-            for value, (name, description) in enumerate(EVENT_TYPES)]
+    """004's 28 TriggerEventType values in order, then 002's event types (no number)."""
+    return [{"Value": entry["value"], "Name": entry["type"],
+             "Description": entry["description"],
+             "TemplateVariables": entry["templateVariables"],
+             "SamplePayload": entry["samplePayload"]["data"]}
+            for entry in event_catalog()]
 
 
 def _sample_payload(engine: Engine, tenant: str, head: dict[str, Any]) -> dict[str, Any]:
-    """004's sample event for a test run: the trigger's event type, marked as a sample."""
-    version = workflows.version_of(engine, tenant, head, "latest")
-    trigger = orjson.loads(version["definition"]).get("trigger")
-    value = _event_value(trigger)
-    return {"EventType": value, "EventName": None if value is None else EVENT_TYPES[value][0],
-            "Sample": True}
+    """004's sample event for a test run: the trigger's event type's sample, marked as one."""
+    value = _event_value(test_runs.trigger_of(engine, tenant, head))
+    name = None if value is None else EVENT_TYPES[value][0]
+    return {**test_runs.sample_for(engine, tenant, head), "EventType": value,
+            "EventName": name, "Sample": True}
 
 
 def _test_payload(body: Any) -> dict[str, Any] | None:
@@ -652,6 +624,7 @@ def register(engine: Engine) -> None:
                 head = await workflows.find_workflow(engine, tenant, workflow_id)
                 payload = _sample_payload(engine, tenant, head)
             response = await runs.start_run(engine, request, workflow_id, field="input",
-                                            wait=True, raw=raw, payload=payload)
+                                            wait=True, raw=raw, payload=payload,
+                                            trigger="test")
             return _answer(response, run_004)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from api import (
     aliases,
     credentials,
+    events,
     health,
     ingest,
     integrations,
@@ -18,6 +19,7 @@ from api import (
     secrets,
     step_types,
     templates,
+    test_runs,
     usage,
     webhooks,
     workflow_steps,
@@ -39,6 +41,7 @@ def register(engine: Engine) -> None:
     # plain paths first: aiohttp takes the first match, and /api/workflows/{id} matches them
     ingest.register(engine)  # /api/workflows/ingest/{token} before /api/workflows/{id}/...
     run_queries.register(engine)
+    events.register(engine)  # /api/events, /api/workflows/event-types
     usage.register(engine)
     templates.register(engine)
     step_types.register(engine)
@@ -50,5 +53,6 @@ def register(engine: Engine) -> None:
     workflow_steps.register(engine)
     schedules.register(engine)
     runs.register(engine)
+    test_runs.register(engine)
     resume.register(engine)
     aliases.register(engine)  # 002 and 004 paths onto the handlers above

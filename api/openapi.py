@@ -374,8 +374,13 @@ SCHEMAS: dict[str, Schema] = {
         "SuccessRatePercent": null(NUM), "AverageDurationMs": null(INT),
         "LastRunOn": null(TIME), "LastStatus": null(STR), "LastError": null(STR),
         "LastErrorOn": null(TIME)}),
-    "EventType004": obj({"Value": INT, "Name": STR, "Description": STR,
-                         "TemplateVariables": arr(STR)}),
+    "EventType004": obj({"Value": null(INT), "Name": STR, "Description": STR,
+                         "TemplateVariables": arr(STR), "SamplePayload": OBJ}),
+    "EventType": obj({"type": STR, "description": STR, "value": null(INT), "source": STR,
+                      "templateVariables": arr(STR), "samplePayload": ref("PlatformEvent")}),
+    "PlatformEvent": obj({"specversion": STR, "id": STR, "type": STR, "source": STR,
+                          "time": STR, "tenant": STR, "data": ANY}),
+    "EventAccepted": obj({"id": STR, "type": STR, "topic": STR}),
     "Cleared004": obj({"Count": INT, "WorkflowRunIds": arr(STR)}),
 }
 
@@ -427,6 +432,8 @@ RUN_FILTERS = (
                                      + ", ".join(st.RUN_STATUSES)),
     Param("from", STR, description="started at or after (ISO 8601 or epoch ms)"),
     Param("to", STR, description="started at or before (ISO 8601 or epoch ms)"),
+    Param("trigger", {"type": "string", "maxLength": 64},
+          description="only runs started this way: manual, event, monitor_event, test..."),
     *PAGE)
 VERSION_SELECTOR = Param("version", {"type": "string", "pattern": r"^(latest|published|\d+)$"},
                          description="latest (default), published, or a version number")
@@ -687,6 +694,16 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     # -- runs
     Endpoint("POST", WF + "/run", "Start a run (async, or sync with wait=true)", "runs",
              START_ANSWERS, params=START, body=_body(input=OBJ), errors=(409, 429, 503, 504)),
+    Endpoint("POST", WF + "/test", "A test run (trigger test) with a payload or the sample "
+             "event of the workflow's trigger", "runs", START_ANSWERS,
+             params=(START[1], START[2]), body=_body(payload=OBJ, EventPayloadJson=JSON_TEXT),
+             errors=(409, 429, 503, 504)),
+    Endpoint("POST", "/api/events", "Publish a platform event (starts the workflows whose "
+             "event trigger it matches)", "events", {202: ref("EventAccepted")},
+             body=obj({"type": STR, "id": STR, "source": STR, "time": STR, "specversion": STR,
+                       "tenant": STR, "data": OBJ}, required=("type",)), body_required=True),
+    Endpoint("GET", "/api/workflows/event-types", "Every platform event type with its "
+             "template variables and a sample payload", "events", {200: arr(ref("EventType"))}),
     Endpoint("POST", "/api/workflow/start/{workflow_id}", "Start a run and wait (003)",
              "runs", START_ANSWERS, params=START, body=_body(data=OBJ),
              errors=(409, 429, 503, 504)),

@@ -98,7 +98,7 @@ def query_time(request: web.Request, name: str) -> int | None:
     raw = request.query.get(name)
     if raw is None or raw == "":
         return None
-    if raw.isdigit():
+    if raw.isascii() and raw.isdigit():  # "²" is a digit to isdigit() but not to int()
         return int(raw)
     try:
         parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))

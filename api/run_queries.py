@@ -45,8 +45,11 @@ def _filter(request: web.Request, tenant: str, workflow_id: str | None,
         raise ApiError(400, "to must not be before from", field="to")
     if workflow_id is None:
         workflow_id = request.query.get("workflow_id") or request.query.get("workflowId")
+    trigger = request.query.get("trigger") or None
+    if trigger is not None and len(trigger) > 64:
+        raise ApiError(400, "trigger must be at most 64 characters", field="trigger")
     return queries.RunFilter(tenant, workflow_id, chosen or (
-        () if statuses == st.RUN_STATUSES else statuses), from_ms, to_ms)
+        () if statuses == st.RUN_STATUSES else statuses), from_ms, to_ms, trigger=trigger)
 
 
 async def list_runs(engine: Engine, request: web.Request, workflow_id: str | None = None,
@@ -157,7 +160,8 @@ def register(engine: Engine) -> None:
             execution_id = request.query.get("execution_id")
             if execution_id:
                 where = queries.RunFilter(tenant, workflow_id, where.statuses, where.from_ms,
-                                          where.to_ms, run_id=execution_id)
+                                          where.to_ms, run_id=execution_id,
+                                          trigger=where.trigger)
             found = await read(engine, lambda tx: queries.list_runs(
                 tx, where, limit, offset, with_steps=True))
             return json_response({

@@ -90,8 +90,11 @@ def check_input(workflow: dict[str, Any], payload: dict[str, Any]) -> None:
 
 async def start_run(engine: Engine, request: web.Request, workflow_id: str, *, field: str,
                     wait: bool, raw: bytes | None = None,
-                    payload: dict[str, Any] | None = None) -> web.Response:
-    """`raw` and `payload`: a body already read, and the input a caller (an alias) made of it."""
+                    payload: dict[str, Any] | None = None, trigger: str = "manual"
+                    ) -> web.Response:
+    """`raw` and `payload`: a body already read, and the input a caller (an alias) made of it.
+
+    `trigger` is what the run records as its trigger (`test` for test runs)."""
     principal = principal_of(request)
     tenant = principal.tenant
     if raw is None:
@@ -117,8 +120,8 @@ async def start_run(engine: Engine, request: web.Request, workflow_id: str, *, f
         await admitted(engine, tenant, run_id)
         await intake.request_run(engine, run_id=run_id, tenant=tenant, workflow=workflow,
                                  input_json=orjson.dumps(payload).decode(),
-                                 idempotency_key=key, digest=digest, actor=principal.actor,
-                                 gate=gate)
+                                 idempotency_key=key, digest=digest, trigger=trigger,
+                                 actor=principal.actor, gate=gate)
     # a gated run may wait its turn for long: its acceptance is not awaited (the gate keeps
     # one request per run id), so a reused key's body is compared only once it started
     if key is not None and (gate is None or state is not None):

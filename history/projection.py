@@ -210,7 +210,7 @@ def _started(tx: Tx, event: dict[str, Any], pending: _Pending) -> int:
         (event["subject"], tenant, workflow_id, event["workflowversion"], data["trigger"],
          st.RUNNING, _json(data["input"]), data.get("idempotencyKey"), data.get("bodyHash"),
          created, created, event["sequence"]))
-    if inserted:
+    if inserted and data["trigger"] != ev.TEST_TRIGGER:  # test runs stay out of health
         pending.count(tenant, workflow_id, created, "started", 0)
         pending.started(tenant, workflow_id, created)
         _audit(tx, event, "ran", data.get("actor"), {"runId": event["subject"],
@@ -287,7 +287,7 @@ def _ended(tx: Tx, event: dict[str, Any], pending: _Pending) -> int:
         f"WHERE run_id = ? AND event_seq < ? AND status NOT IN {_TERMINAL_SQL}",
         (status, _json(data.get("result")), data.get("error"), data["endedMs"],
          data["endedMs"], event["sequence"], run_id, event["sequence"]))
-    if updated:
+    if updated and not data.get("test"):
         tenant, workflow_id = event["tenant"], event["workflowid"]
         duration = data["durationMs"] if status == st.COMPLETED else 0
         pending.count(tenant, workflow_id, data["createdMs"], _COUNTER[status], duration)
@@ -304,12 +304,15 @@ def delete_run(tx: Tx, tenant: str, run_id: str, pending: _Pending | None = None
         removed = delete_run(tx, tenant, run_id, pending)
         pending.flush(tx)
         return removed
-    row = tx.one("SELECT workflow_id, status, created_ms, ended_ms FROM runs "
+    row = tx.one("SELECT workflow_id, status, created_ms, ended_ms, trigger_type FROM runs "
                  "WHERE run_id = ? AND tenant = ?", (run_id, tenant))
     if row is None:
         return 0
-    workflow_id, status, created, ended = row
-    pending.count(tenant, workflow_id, created, "started", 0, delta=-1)
+    workflow_id, status, created, ended, trigger = row
+    if trigger == ev.TEST_TRIGGER:  # never counted
+        status = None
+    else:
+        pending.count(tenant, workflow_id, created, "started", 0, delta=-1)
     if status in _COUNTER:
         duration = (ended - created) if status == st.COMPLETED else 0
         pending.count(tenant, workflow_id, created, _COUNTER[status], duration, delta=-1)

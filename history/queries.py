@@ -34,6 +34,7 @@ class RunFilter:
     from_ms: int | None = None
     to_ms: int | None = None
     run_id: str | None = None
+    trigger: str | None = None  # manual, event, test...
 
     def where(self) -> tuple[str, list[Any]]:
         clauses, params = ["tenant = ?"], [self.tenant]
@@ -54,6 +55,9 @@ class RunFilter:
         if self.run_id is not None:
             clauses.append("run_id = ?")
             params.append(self.run_id)
+        if self.trigger is not None:
+            clauses.append("trigger_type = ?")
+            params.append(self.trigger)
         return " AND ".join(clauses), params
 
 

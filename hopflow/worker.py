@@ -13,7 +13,7 @@ from streams import executor, expiry, gate, run_agent, timers
 from streams.control import agent as control_agent
 from streams.engine import Engine
 from streams.settings import Settings
-from streams.triggers import ingest_topic, scheduler
+from streams.triggers import event_agents, ingest_topic, scheduler
 from streams.webhooks import deliverer as webhook_deliverer
 from topics.admin import ensure_topics
 
@@ -24,6 +24,7 @@ def build(settings: Settings) -> Engine:
     run_agent.register(engine, timer_service, expiry.register(engine))
     executor.register(engine)
     control_agent.register(engine)
+    event_agents.register(engine)  # platform-events, monitor-events -> runs
     ingest_topic.register(engine)
     gate.register(engine)
     webhook_deliverer.register(engine)

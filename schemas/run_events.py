@@ -32,6 +32,10 @@ TERMINAL_TYPES = {"completed": RUN_COMPLETED, "failed": RUN_FAILED,
 
 _CODEC = codec("run_event")
 
+# The trigger of a test run (POST /api/workflows/{id}/test): its terminal event says
+# `"test": true`, and the history store leaves it out of the health figures.
+TEST_TRIGGER = "test"
+
 
 def rfc3339(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace(

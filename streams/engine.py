@@ -70,6 +70,8 @@ class Engine:
         self.control_commands = self._topic(self.catalog.control_commands)
         self.workflow_events = self._topic(self.catalog.workflow_events)
         self.dead_letters = self._topic(self.catalog.dead_letters)
+        self.platform_events = self._topic(self.catalog.platform_events)
+        self.monitor_events = self._topic(self.catalog.monitor_events)
         self.ingest = self._topic(self.catalog.ingest)
         self.run_gate = self._topic(self.catalog.run_gate)
         self.runs = self._table("runs", "run_state")

@@ -402,6 +402,8 @@ def _finish(run: _Run, status: str, now: int, effects: Effects, error: str | Non
                             "result": _fragment(state["result"]), "error": state["error"]}
     if step is not None:
         data["step"] = _step_data(step)
+    if state["trigger"] == ev.TEST_TRIGGER:  # the history store leaves test runs out of health
+        data["test"] = True
     _emit(state, effects, ev.TERMINAL_TYPES[state["status"]], now, data)
 
 

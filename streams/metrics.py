@@ -22,3 +22,7 @@ RUNS_REFUSED = Counter(
     "hopflow_runs_refused_total",
     "Runs a trigger asked for and no run started (reason: the limit or check that refused)",
     ["reason"])
+EVENTS_UNMATCHED = Counter(
+    "hopflow_events_unmatched_total",
+    "Platform and monitor events no workflow subscribes to (type: a known event type, "
+    "'monitor_event', or 'unknown' for a type outside the catalog)", ["type"])

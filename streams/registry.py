@@ -19,6 +19,7 @@ from typing import Any
 
 from schemas.registry import decode_entry, entry_key
 from streams.replica import ChangelogReplica
+from streams.triggers.subscriptions import Subscriptions, target_number
 
 OUTCOMES_KEPT = 10_000  # answers to recent commands, for callers waiting on them
 # Kinds found by id alone, whatever the tenant: an ingest URL names a token, not a tenant.
@@ -33,6 +34,8 @@ class Registry(ChangelogReplica):
         self._index: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
         self._global: dict[tuple[str, str], dict[str, Any]] = {}
         self.outcomes: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        # (tenant, event type / monitor id) -> subscribed workflows, for the event agents
+        self.subscriptions = Subscriptions()
 
     def on_record(self, key: str, old: Any, new: Any) -> None:
         entry = new if new is not None else old
@@ -59,6 +62,31 @@ class Registry(ChangelogReplica):
                     del self._index[group]
         else:
             self._index.setdefault(group, {})[entry["id"]] = new
+        if entry["kind"] in ("workflow", "version"):
+            self._resubscribe(entry, new)
+
+    def _resubscribe(self, entry: dict[str, Any], new: dict[str, Any] | None) -> None:
+        """Re-index a workflow's event trigger as its head or one of its versions changes.
+
+        Called before the replica stores `new`, so the changed row is taken from `new`.
+        """
+        tenant = entry["tenant"]
+        if entry["kind"] == "workflow":
+            workflow_id = entry["id"]
+            head = None if new is None else new["body"]
+        else:
+            workflow_id, _, number = entry["id"].rpartition(":")
+            head = self.get("workflow", tenant, workflow_id)
+            if head is None or str(target_number(head)) != number:
+                return  # not the version a new run starts on
+        version = None
+        if head is not None:
+            version_id = f"{workflow_id}:{target_number(head)}"
+            if entry["kind"] == "version":
+                version = None if new is None else new["body"]
+            else:
+                version = self.get("version", tenant, version_id)
+        self.subscriptions.refresh(tenant, workflow_id, head, version)
 
     def get(self, kind: str, tenant: str, entry_id: str) -> dict[str, Any] | None:
         """The entry's body, or None."""

@@ -130,17 +130,24 @@ async def test_004_workflow_steps_test_run_logs_health_and_delete(
     cleared = await http.post(f"{base}/runs/clear")
     assert cleared.status_code == 200 and isinstance(cleared.json()["Count"], int)
 
+    # health counts real runs only: the test runs above are left out
+    for _ in range(2):
+        real = await http.post(f"{shared_worker.url}/api/workflows/{wf_id}/run",
+                               params={"wait": "true"}, json={"input": {"id": "c2"}})
+        assert real.status_code == 200 and real.json()["status"] == "completed", real.text
+
     async def healthy() -> dict[str, Any] | None:
         body = (await http.get(f"{base}/{wf_id}/health")).json()
         return body if body["SuccessRuns24h"] >= 2 else None
 
     health = await _eventually(healthy)
-    assert health and health["TotalRuns24h"] >= 2 and health["LastRunOn"]
+    assert health and health["TotalRuns24h"] == 2 and health["LastRunOn"]
     assert set(health) >= {"TotalRuns7d", "FailedRuns30d", "SuccessRatePercent",
                            "AverageDurationMs", "LastError"}
 
     types = (await http.get(f"{base}/eventtypes")).json()
-    assert len(types) == 28 and types[27]["Name"] == "GroupUpdated"
+    assert len(types) == 32 and types[27]["Name"] == "GroupUpdated"  # then 002's four
+    assert types[28]["Name"] == "document.uploaded" and types[28]["Value"] is None
 
     # delete a step, then the workflow: an owner deletes it for good
     gone = await http.delete(f"{base}/{wf_id}/steps/{step_id}")

@@ -99,6 +99,20 @@ class Catalog:
                          doc="records no agent could use, with the reason")
 
     @property
+    def platform_events(self) -> TopicSpec:
+        return TopicSpec(self._name("platform-events"), self.partitions, "tenant (utf-8)",
+                         "json: CloudEvents attributes id, type, source, time, specversion, "
+                         "plus tenant and data (README, Platform events)",
+                         doc="upstream services' domain events; event triggers start runs")
+
+    @property
+    def monitor_events(self) -> TopicSpec:
+        return TopicSpec(self._name("monitor-events"), self.partitions, "tenant (utf-8)",
+                         "json: id, tenant, monitor_id, change_type, time, data "
+                         "(README, Monitor events)",
+                         doc="changes monitors detect; monitor_event triggers start runs")
+
+    @property
     def ingest(self) -> TopicSpec:
         return TopicSpec(self._name("ingest"), self.partitions,
                          "ingest token or tenant/workflow id (utf-8)",
@@ -146,5 +160,6 @@ class Catalog:
     def all(self) -> list[TopicSpec]:
         return [self.run_commands, self.step_dispatch, self.run_events,
                 self.control_commands, self.workflow_events, self.dead_letters, self.ingest,
+                self.platform_events, self.monitor_events,
                 self.runs_changelog, self.timers_changelog, self.registry_changelog,
                 self.run_gate, self.gates_changelog, self.leader]

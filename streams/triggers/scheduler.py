@@ -14,7 +14,7 @@ import logging
 from datetime import UTC, datetime
 from functools import lru_cache
 
-from streams import intake
+from streams import intake, metrics
 from streams.control.schedules import KIND
 from streams.engine import Engine
 from streams.triggers import slots
@@ -78,7 +78,8 @@ class Scheduler:
             except Refused as exc:
                 if exc.status == 503:  # replica catching up: the slot stays due, retried
                     return
-                # recorded on the row, not silently dropped
+                # recorded on the row and counted, not silently dropped
+                metrics.RUNS_REFUSED.labels(reason=exc.reason).inc()
                 log.warning("schedule %s/%s: slot %s not started: %s", tenant, workflow_id,
                             fired["slot_s"], exc.message)
                 fired["refusal"] = f"{exc.status}: {exc.message}"
