@@ -274,7 +274,8 @@ def routes_with_ids(base: str, wf: str, run_id: str) -> list[tuple[str, str, Any
     found = []
     ids = {"workflow_id": wf, "workflowId": wf, "id": wf, "run_id": run_id,
            "runId": run_id, "step_id": "shape", "stepId": "shape", "key_id": "nope",
-           "credential_id": "nope", "template_id": "tpl_nope", "integration_id": "nope"}
+           "credential_id": "nope", "template_id": "tpl_nope", "integration_id": "nope",
+           "webhook_id": "nope", "token": "whk_nope"}
     for path, item in spec["paths"].items():
         if "ingest" in path:
             continue
