@@ -110,6 +110,10 @@ class Registry(ChangelogReplica):
         return [(tenant, i, e["body"]) for (k, tenant), group in list(self._index.items())
                 if k == kind for i, e in group.items()]
 
+    def any(self, kind: str) -> bool:
+        """Whether any tenant has an entry of this kind (walks groups, not entries)."""
+        return any(k == kind for k, _ in self._index)
+
     def count(self, kind: str, tenant: str) -> int:
         return len(self._index.get((kind, tenant), ()))
 
