@@ -435,20 +435,7 @@ def _sample_payload(engine: Engine, tenant: str, head: dict[str, Any]) -> dict[s
 def _test_payload(body: Any) -> dict[str, Any] | None:
     if not isinstance(body, dict):
         raise ApiError(400, "body must be a JSON object", field="body")
-    raw = body.get("EventPayloadJson")
-    if raw is None or raw == "":
-        return None
-    if not isinstance(raw, str):
-        raise ApiError(400, "EventPayloadJson must be a JSON string", field="EventPayloadJson")
-    try:
-        payload = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise ApiError(400, f"EventPayloadJson is not valid JSON: {exc}",
-                       field="EventPayloadJson") from exc
-    if not isinstance(payload, dict):
-        raise ApiError(400, "EventPayloadJson must be a JSON object",
-                       field="EventPayloadJson")
-    return payload
+    return test_runs.event_payload(body)
 
 
 def _with_query(request: web.Request, **defaults: str) -> web.Request:

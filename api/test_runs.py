@@ -41,6 +41,23 @@ def sample_for(engine: Engine, tenant: str, head: dict[str, Any]) -> dict[str, A
     return {"sample": True}
 
 
+def event_payload(body: dict[str, Any]) -> dict[str, Any] | None:
+    """004's `EventPayloadJson`: an object as a JSON string (None when absent)."""
+    raw = body.get("EventPayloadJson")
+    if raw is None or raw == "":
+        return None
+    if not isinstance(raw, str):
+        raise ApiError(400, "EventPayloadJson must be a JSON string", field="EventPayloadJson")
+    try:
+        payload = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, f"EventPayloadJson is not valid JSON: {exc}",
+                       field="EventPayloadJson") from exc
+    if not isinstance(payload, dict):
+        raise ApiError(400, "EventPayloadJson must be a JSON object", field="EventPayloadJson")
+    return payload
+
+
 def _payload(body: Any) -> dict[str, Any] | None:
     """`payload` (an object) or 004's `EventPayloadJson` (an object as a JSON string)."""
     if body is None:
@@ -49,20 +66,7 @@ def _payload(body: Any) -> dict[str, Any] | None:
         raise ApiError(400, "body must be a JSON object", field="body")
     payload = body.get("payload")
     if payload is None:
-        raw = body.get("EventPayloadJson")
-        if raw is None or raw == "":
-            return None
-        if not isinstance(raw, str):
-            raise ApiError(400, "EventPayloadJson must be a JSON string",
-                           field="EventPayloadJson")
-        try:
-            payload = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise ApiError(400, f"EventPayloadJson is not valid JSON: {exc}",
-                           field="EventPayloadJson") from exc
-        if not isinstance(payload, dict):
-            raise ApiError(400, "EventPayloadJson must be a JSON object",
-                           field="EventPayloadJson")
+        return event_payload(body)
     if not isinstance(payload, dict):
         raise ApiError(400, "payload must be a JSON object", field="payload")
     return payload
