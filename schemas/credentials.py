@@ -166,6 +166,15 @@ def _b64(value: str) -> str | None:
     return None
 
 
+def _base_path(value: str) -> str | None:
+    if ".." in value.split("/"):
+        return "must not contain '..'"
+    return None
+
+
+_BASE_PATH = FieldSpec("base_path", required=False, max_length=1024, check=_base_path)
+
+
 def _sas(value: str) -> str | None:
     return None if "sig=" in value else "must be a SAS token (a query string with sig=...)"
 
@@ -208,6 +217,7 @@ SPECS: dict[CredentialType, TypeSpec] = {
     )),
     CredentialType.FTP: TypeSpec((
         _HOST, _port(21), _USERNAME, _PASSWORD, FieldSpec("use_tls", kind=bool, default=True),
+        _BASE_PATH,  # uploads stay inside it (steps/uploads/base.py)
     )),
     CredentialType.SFTP: TypeSpec((
         _HOST, _port(22), _USERNAME,
@@ -215,6 +225,7 @@ SPECS: dict[CredentialType, TypeSpec] = {
         FieldSpec("private_key", secret=True, required=False, multiline=True,
                   max_length=16384, check=_private_key),
         FieldSpec("host_key", max_length=8192, check=_host_key),
+        _BASE_PATH,
     ), one_of=(("password", "private_key"),)),
     CredentialType.S3: TypeSpec((
         FieldSpec("bucket", pattern=r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]",

@@ -1,21 +1,28 @@
-"""Files that steps read by reference: a small store interface and its local-folder form.
+"""Files that steps read by reference: the store interface and its local-folder form.
 
 A step never sees a worker's paths: the executor hands it a `FileStore` in
 `ctx.extras["files"]`, and a workflow names a file by reference
 (`{"fileId": "<uuid>"}`). Every call is scoped to a tenant, so another tenant's
 file is simply "not found". File ids are UUIDs (checked), tenant ids are
-checked against a strict pattern, so neither can walk out of the store's folder.
+checked against a strict pattern, so neither can walk out of the store.
 
-Later stores (uploads, S3) implement the same protocol.
+The interface is async and streams: an upload is written chunk by chunk as it
+arrives (never held whole), and an upload step reads chunk by chunk. The local
+store keeps `<root>/<tenant>/<fileId>` plus a `<fileId>.json` sidecar; a shared
+deployment uses the S3 form of the same interface.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import mimetypes
 import os
 import re
 import tempfile
+import time
 import uuid
+from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
@@ -24,6 +31,7 @@ import orjson
 
 _TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
+CHUNK = 64 * 1024
 
 
 class FileError(ValueError):
@@ -35,7 +43,11 @@ class FileNotFound(FileError):
 
 
 class FileTooLarge(FileError):
-    """The file is over the size the caller reads."""
+    """The file is over the size the caller accepts."""
+
+
+class FileEmpty(FileError):
+    """An upload with no bytes: nothing a workflow could read."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +59,7 @@ class FileRef:
     size: int
     content_type: str
     sha256: str
+    created_ms: int = 0
 
     def to_json(self) -> dict[str, Any]:
         """The reference as workflows write it (`{"fileId": ...}` plus what it describes)."""
@@ -55,17 +68,45 @@ class FileRef:
 
 
 class FileStore(Protocol):
-    """Tenant-scoped file storage."""
+    """Tenant-scoped file storage (local folder, S3)."""
 
-    def put(self, tenant: str, data: bytes, *, name: str,
-            content_type: str = DEFAULT_CONTENT_TYPE) -> FileRef: ...
+    async def put_stream(self, tenant: str, chunks: AsyncIterable[bytes], *, name: str,
+                         content_type: str | None = None, max_bytes: int | None = None
+                         ) -> FileRef:
+        """Store the chunks under a new id; FileTooLarge past max_bytes, FileEmpty if none.
 
-    def stat(self, tenant: str, file_id: str) -> FileRef: ...
+        `content_type` None: sniffed from the first bytes (steps/sniff.py)."""
+        ...
 
-    def open(self, tenant: str, file_id: str) -> BinaryIO: ...
+    async def stat(self, tenant: str, file_id: str) -> FileRef: ...
 
-    def read(self, tenant: str, file_id: str, *, max_bytes: int | None = None
-             ) -> tuple[FileRef, bytes]: ...
+    def chunks(self, tenant: str, file_id: str) -> AsyncIterator[bytes]:
+        """The file's bytes in order (FileNotFound raised on the first iteration)."""
+        ...
+
+    async def delete(self, tenant: str, file_id: str) -> bool: ...
+
+    async def expire(self, before_ms: int) -> int:
+        """Delete every file created before `before_ms` (history retention); how many."""
+        ...
+
+
+async def put_bytes(store: FileStore, tenant: str, data: bytes, *, name: str,
+                    content_type: str | None = None) -> FileRef:
+    """Store bytes already in memory (tests, rendered content)."""
+    async def one() -> AsyncIterator[bytes]:
+        yield data
+    return await store.put_stream(tenant, one(), name=name, content_type=content_type)
+
+
+async def read_bytes(store: FileStore, tenant: str, file_id: str, *,
+                     max_bytes: int | None = None) -> tuple[FileRef, bytes]:
+    """The whole file, for steps that parse it; FileTooLarge past max_bytes."""
+    ref = await store.stat(tenant, file_id)
+    if max_bytes is not None and ref.size > max_bytes:
+        raise FileTooLarge(f"file {file_id} is {ref.size} bytes; the cap is {max_bytes}")
+    parts = [chunk async for chunk in store.chunks(tenant, file_id)]
+    return ref, b"".join(parts)[: ref.size]
 
 
 def check_file_id(file_id: Any) -> str:
@@ -90,37 +131,92 @@ def reference_id(value: Any) -> str:
     return check_file_id(value)
 
 
-def _check_tenant(tenant: str) -> str:
+def check_tenant(tenant: str) -> str:
     if not isinstance(tenant, str) or not _TENANT.match(tenant):
         raise FileError(f"tenant id {str(tenant)[:80]!r} cannot own files")
     return tenant
 
 
+def guess_type(head: bytes, name: str) -> str:
+    """Content type from the first bytes, else the name (steps/sniff.py may refine)."""
+    try:
+        from steps.sniff import content_type
+    except ImportError:  # pragma: no cover - the sniffer is optional
+        return mimetypes.guess_type(name)[0] or DEFAULT_CONTENT_TYPE
+    return content_type(head, name)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class _Writer:
+    """Chunks to a temporary file beside the target, hashed and counted as they come."""
+
+    def __init__(self, folder: Path, max_bytes: int | None) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, self.tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+        self.handle: BinaryIO = os.fdopen(fd, "wb")
+        self.digest = hashlib.sha256()
+        self.size = 0
+        self.head = b""
+        self.max_bytes = max_bytes
+
+    def write(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.max_bytes is not None and self.size > self.max_bytes:
+            raise FileTooLarge(f"the file is over {self.max_bytes} bytes")
+        if len(self.head) < 4096:
+            self.head += chunk[: 4096 - len(self.head)]
+        self.digest.update(chunk)
+        self.handle.write(chunk)
+
+    def discard(self) -> None:
+        self.handle.close()
+        Path(self.tmp).unlink(missing_ok=True)
+
+
 class LocalFileStore:
     """Files under `<root>/<tenant>/<fileId>`, each with a `<fileId>.json` metadata sidecar.
 
-    Writes go to a temporary file then rename, so a reader never sees half a file.
+    Bytes go to a temporary file then rename, and the sidecar is written last, so a
+    reader never sees half a file. Blocking file calls run in a thread past 64 KB.
     """
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
 
     def _paths(self, tenant: str, file_id: str) -> tuple[Path, Path]:
-        folder = self.root / _check_tenant(tenant)
+        folder = self.root / check_tenant(tenant)
         fid = check_file_id(file_id)
         return folder / fid, folder / f"{fid}.json"
 
-    def put(self, tenant: str, data: bytes, *, name: str,
-            content_type: str = DEFAULT_CONTENT_TYPE) -> FileRef:
-        ref = FileRef(str(uuid.uuid4()), str(name)[:255], len(data), content_type,
-                      hashlib.sha256(data).hexdigest())
-        body, meta = self._paths(tenant, ref.file_id)
-        body.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomic(body, data)
+    async def put_stream(self, tenant: str, chunks: AsyncIterable[bytes], *, name: str,
+                         content_type: str | None = None, max_bytes: int | None = None
+                         ) -> FileRef:
+        file_id = str(uuid.uuid4())
+        body, meta = self._paths(tenant, file_id)
+        writer = _Writer(body.parent, max_bytes)
+        try:
+            async for chunk in chunks:
+                if len(chunk) > CHUNK:
+                    await asyncio.to_thread(writer.write, chunk)
+                else:
+                    writer.write(chunk)
+            writer.handle.close()
+            if writer.size == 0:
+                raise FileEmpty("the file is empty")
+            os.replace(writer.tmp, body)
+        except BaseException:
+            writer.discard()
+            raise
+        ref = FileRef(file_id, str(name)[:255], writer.size,
+                      content_type or guess_type(writer.head, name),
+                      writer.digest.hexdigest(), now_ms())
         _write_atomic(meta, orjson.dumps(asdict(ref)))  # the sidecar last: it marks "complete"
         return ref
 
-    def stat(self, tenant: str, file_id: str) -> FileRef:
+    async def stat(self, tenant: str, file_id: str) -> FileRef:
         _, meta = self._paths(tenant, file_id)
         try:
             fields = orjson.loads(meta.read_bytes())
@@ -128,21 +224,49 @@ class LocalFileStore:
             raise FileNotFound(f"file {file_id} not found") from None
         return FileRef(**fields)
 
-    def open(self, tenant: str, file_id: str) -> BinaryIO:
-        self.stat(tenant, file_id)
+    async def chunks(self, tenant: str, file_id: str) -> AsyncIterator[bytes]:
+        await self.stat(tenant, file_id)
         body, _ = self._paths(tenant, file_id)
         try:
-            return body.open("rb")
+            handle = body.open("rb")
         except FileNotFoundError:
             raise FileNotFound(f"file {file_id} not found") from None
+        with handle:
+            while chunk := await asyncio.to_thread(handle.read, 1024 * 1024):
+                yield chunk
 
-    def read(self, tenant: str, file_id: str, *, max_bytes: int | None = None
-             ) -> tuple[FileRef, bytes]:
-        ref = self.stat(tenant, file_id)
-        if max_bytes is not None and ref.size > max_bytes:
-            raise FileTooLarge(f"file {file_id} is {ref.size} bytes; the cap is {max_bytes}")
-        with self.open(tenant, file_id) as handle:
-            return ref, handle.read(ref.size + 1)[: ref.size]
+    async def delete(self, tenant: str, file_id: str) -> bool:
+        body, meta = self._paths(tenant, file_id)
+        existed = meta.exists()
+        meta.unlink(missing_ok=True)  # the sidecar first: the file is gone for readers
+        body.unlink(missing_ok=True)
+        return existed
+
+    async def expire(self, before_ms: int) -> int:
+        return await asyncio.to_thread(self._expire, before_ms)
+
+    def _expire(self, before_ms: int) -> int:
+        removed = 0
+        if not self.root.is_dir():
+            return 0
+        for folder in self.root.iterdir():
+            if not folder.is_dir() or not _TENANT.match(folder.name):
+                continue
+            for meta in folder.glob("*.json"):
+                try:
+                    created = int(orjson.loads(meta.read_bytes()).get("created_ms") or 0)
+                except (OSError, orjson.JSONDecodeError):
+                    continue
+                if created == 0:  # written before created_ms existed: the sidecar's mtime
+                    created = int(meta.stat().st_mtime * 1000)
+                if created < before_ms:
+                    meta.unlink(missing_ok=True)
+                    (folder / meta.stem).unlink(missing_ok=True)
+                    removed += 1
+            for tmp in folder.glob(".tmp-*"):  # a writer that died mid-upload
+                if tmp.stat().st_mtime * 1000 < before_ms:
+                    tmp.unlink(missing_ok=True)
+        return removed
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

@@ -30,7 +30,7 @@ from steps.documents.shape import (
     document,
 )
 from steps.documents.textdoc import cap_text, parse_json
-from steps.files import FileError, reference_id
+from steps.files import FileError, read_bytes, reference_id
 from steps.http import BlockedURL, ResponseTooLarge, check_url, guarded_request, redact_headers
 from steps.templates import TemplateError, check
 
@@ -148,7 +148,7 @@ async def _fetch(config: dict[str, Any]) -> Loaded:
                   response.headers.get("content-type"), url)
 
 
-def _stored(config: dict[str, Any], ctx: ExecContext) -> Loaded:
+async def _stored(config: dict[str, Any], ctx: ExecContext) -> Loaded:
     ref = config.get("file", config.get("file_id"))
     if ref is None or ref == "":
         raise StepFailed("no file to parse: the file reference is empty (is the input's "
@@ -157,7 +157,8 @@ def _stored(config: dict[str, Any], ctx: ExecContext) -> Loaded:
     if store is None:
         raise StepFailed("this worker has no file store")
     try:
-        meta, data = store.read(ctx.tenant, reference_id(ref), max_bytes=MAX_INPUT_BYTES)
+        meta, data = await read_bytes(store, ctx.tenant, reference_id(ref),
+                                      max_bytes=MAX_INPUT_BYTES)
     except FileError as exc:
         raise StepFailed(str(exc), request={"file": ref}) from exc
     return Loaded(data, {"kind": "file", "fileId": meta.file_id, "name": meta.name},
@@ -202,7 +203,7 @@ async def execute(config: dict[str, Any], ctx: ExecContext) -> Outcome:
     if "url" in config:
         loaded = await _fetch(config)
     elif "file" in config or "file_id" in config:
-        loaded = await asyncio.to_thread(_stored, config, ctx)
+        loaded = await _stored(config, ctx)
     else:
         loaded = _inline(config)
     try:

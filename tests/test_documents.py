@@ -16,7 +16,16 @@ from steps import extract, parse
 from steps.base import ExecContext, StepFailed
 from steps.documents.detect import detect
 from steps.documents.shape import OUTPUT, OUTPUT_BUDGET
-from steps.files import FileError, FileNotFound, FileTooLarge, LocalFileStore, reference_id
+from steps.files import (
+    FileEmpty,
+    FileError,
+    FileNotFound,
+    FileTooLarge,
+    LocalFileStore,
+    put_bytes,
+    read_bytes,
+    reference_id,
+)
 from steps.graph import InvalidDefinition, validate_workflow
 from tests.pdfs import make_pdf
 
@@ -47,37 +56,62 @@ async def parse_fails(config: dict[str, Any], match: str,
 
 # --- file store -------------------------------------------------------------------------
 
-def test_store_put_read_is_tenant_scoped(tmp_path: Path) -> None:
+async def test_store_put_read_is_tenant_scoped(tmp_path: Path) -> None:
     store = LocalFileStore(tmp_path)
-    ref = store.put("acme", b"a,b\n1,2\n", name="t.csv", content_type="text/csv")
+    ref = await put_bytes(store, "acme", b"a,b\n1,2\n", name="t.csv", content_type="text/csv")
     assert uuid.UUID(ref.file_id) and ref.size == 8 and len(ref.sha256) == 64
-    got, data = store.read("acme", ref.file_id)
+    got, data = await read_bytes(store, "acme", ref.file_id)
     assert (got, data) == (ref, b"a,b\n1,2\n")
     assert (tmp_path / "acme" / ref.file_id).read_bytes() == data  # the layout later issues use
     with pytest.raises(FileNotFound):
-        store.read("globex", ref.file_id)  # another tenant's file does not exist for it
+        await read_bytes(store, "globex", ref.file_id)  # another tenant's: not found
     with pytest.raises(FileNotFound):
-        store.read("acme", str(uuid.uuid4()))
+        await read_bytes(store, "acme", str(uuid.uuid4()))
     with pytest.raises(FileTooLarge):
-        store.read("acme", ref.file_id, max_bytes=4)
+        await read_bytes(store, "acme", ref.file_id, max_bytes=4)
     assert ref.to_json()["fileId"] == ref.file_id
 
 
-def test_store_refuses_paths_as_ids(tmp_path: Path) -> None:
+async def test_store_refuses_paths_as_ids(tmp_path: Path) -> None:
     store = LocalFileStore(tmp_path / "files")
     (tmp_path / "secret.json").write_text("{}")
     for bad in ("../secret", "../../etc/passwd", "x", "{" + str(uuid.uuid4()) + "}",
                 str(uuid.uuid4()).replace("-", ""), 42):
         with pytest.raises(FileError):
-            store.read("acme", bad)  # type: ignore[arg-type]
+            await read_bytes(store, "acme", bad)  # type: ignore[arg-type]
     for tenant in ("..", "../acme", "a/b", ""):
         with pytest.raises(FileError):
-            store.put(tenant, b"x", name="x")
+            await put_bytes(store, tenant, b"x", name="x")
     fid = str(uuid.uuid4())
     assert reference_id({"fileId": fid}) == reference_id({"file_id": fid}) == fid
     with pytest.raises(FileError, match="fileId"):
         reference_id({"name": "x.csv"})
 
+
+
+async def test_store_streams_with_a_cap_and_expires(tmp_path: Path) -> None:
+    store = LocalFileStore(tmp_path)
+
+    async def chunks(*parts: bytes):  # type: ignore[no-untyped-def]
+        for part in parts:
+            yield part
+
+    ref = await store.put_stream("acme", chunks(b"%PDF-1.7\n", b"x" * 200_000), name="a.bin")
+    assert ref.size == 200_009 and ref.content_type == "application/pdf"  # sniffed, not named
+    assert b"".join([c async for c in store.chunks("acme", ref.file_id)]).startswith(b"%PDF")
+    with pytest.raises(FileTooLarge):
+        await store.put_stream("acme", chunks(b"a" * 10, b"b" * 10), name="big", max_bytes=15)
+    with pytest.raises(FileEmpty):
+        await store.put_stream("acme", chunks(), name="empty.txt")
+    assert sorted(p.name for p in (tmp_path / "acme").iterdir()) == sorted(
+        [ref.file_id, f"{ref.file_id}.json"])  # refused uploads left nothing behind
+    assert await store.expire(ref.created_ms) == 0  # not older than the cut-off
+    assert await store.expire(ref.created_ms + 1) == 1
+    with pytest.raises(FileNotFound):
+        await store.stat("acme", ref.file_id)
+    again = await put_bytes(store, "acme", b"x", name="x.txt")
+    assert await store.delete("acme", again.file_id) is True
+    assert await store.delete("acme", again.file_id) is False
 
 # --- format detection -------------------------------------------------------------------
 
@@ -176,7 +210,8 @@ async def test_pdf_text_pages_meta() -> None:
 
 async def test_parse_by_file_reference(tmp_path: Path) -> None:
     store = LocalFileStore(tmp_path)
-    ref = store.put("acme", INVOICE_PDF, name="invoice.pdf", content_type="application/pdf")
+    ref = await put_bytes(store, "acme", INVOICE_PDF, name="invoice.pdf",
+                          content_type="application/pdf")
     out = await run_parse({"file": ref.to_json()}, store)
     assert out["page_count"] == 2
     assert out["source"] == {"kind": "file", "fileId": ref.file_id, "name": "invoice.pdf"}

@@ -10,7 +10,7 @@ import pytest_asyncio
 from aiohttp import web
 
 from dev.workers import WorkerProcess
-from steps.files import LocalFileStore
+from steps.files import LocalFileStore, put_bytes
 from tests.helpers import create_workflow, run_and_wait
 from tests.pdfs import make_pdf
 
@@ -72,7 +72,8 @@ async def test_parse_stored_pdf_then_extract_by_schema(
         shared_worker: WorkerProcess, http: httpx.AsyncClient, documents: str) -> None:
     base = shared_worker.url
     store = LocalFileStore(shared_worker.home / "files")  # the worker's own store
-    ref = store.put("default", INVOICE_PDF, name="invoice.pdf", content_type="application/pdf")
+    ref = await put_bytes(store, "default", INVOICE_PDF, name="invoice.pdf",
+                          content_type="application/pdf")
     wf = await create_workflow(http, base, {"name": "invoices", "steps": [
         {"id": "parse", "type": "parse", "config": {"file": "{{input.file}}"}},
         {"id": "extract", "type": "extract",
@@ -98,13 +99,13 @@ async def test_parse_stored_pdf_then_extract_by_schema(
     assert fetched["result"] == expected
 
     # a required field the document lacks fails the run, not retried
-    other = store.put("default", make_pdf(["Receipt without number"]), name="r.pdf")
+    other = await put_bytes(store, "default", make_pdf(["Receipt without number"]), name="r.pdf")
     missing = await run_and_wait(http, base, wf, {"file": {"fileId": other.file_id}})
     assert missing["status"] == "failed", missing
     assert "'number' is required" in missing["error"]
 
     # a file id of no file (or of another tenant) is a permanent failure with the reason
-    foreign = store.put("someone-else", INVOICE_PDF, name="theirs.pdf")
+    foreign = await put_bytes(store, "someone-else", INVOICE_PDF, name="theirs.pdf")
     gone = await run_and_wait(http, base, wf, {"file": {"fileId": foreign.file_id}})
     assert gone["status"] == "failed", gone
     steps = gone["stepExecutionHistory"]

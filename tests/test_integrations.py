@@ -14,6 +14,7 @@ from aiohttp import web
 from steps.base import ExecContext, StepFailed
 from steps.integrations import discord, hosts, integration, mail, slack, sms, specs, teams
 from steps.integrations.mail_html import sanitize, to_text
+from steps.netsocket import guarded_socket
 from streams.control.usage import day_of
 from tests.control_table import Table
 
@@ -177,10 +178,10 @@ def test_smtp_security_choice() -> None:
 async def test_smtp_host_guarded(monkeypatch: pytest.MonkeyPatch) -> None:
     strict(monkeypatch)
     with pytest.raises(StepFailed, match="loopback") as caught:
-        await mail.guarded_socket("127.0.0.1", 25, 2)
+        await guarded_socket("127.0.0.1", 25, 2)
     assert not caught.value.retryable
     with pytest.raises(StepFailed, match="cloud metadata"):
-        await mail.guarded_socket("169.254.169.254", 25, 2)
+        await guarded_socket("169.254.169.254", 25, 2)
 
 
 # ---------------------------------------------------------------- Twilio shape

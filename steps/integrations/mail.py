@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import socket
 import ssl
 from email.message import EmailMessage
 from email.utils import formataddr
@@ -30,7 +29,7 @@ from steps.base import ExecContext, Issue, Outcome, StepFailed, timeout_issues
 from steps.integrations import quota
 from steps.integrations.mail_html import sanitize, to_text
 from steps.integrations.recipients import emails, literal, recipient_list
-from steps.netguard import policy
+from steps.netsocket import guarded_socket
 from steps.templates import TemplateError, check
 
 name = "email"
@@ -119,36 +118,6 @@ def tls_context(credential: dict[str, Any]) -> ssl.SSLContext:
             raise StepFailed(f"the credential's ca_cert is not a PEM certificate ({exc})"
                              ) from None
     return context
-
-
-async def guarded_socket(host: str, port: int, timeout: float) -> socket.socket:
-    """A socket connected to an address of `host` that the outbound guard allows."""
-    loop = asyncio.get_running_loop()
-    try:
-        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        raise StepFailed(f"SMTP host {host} does not resolve ({exc})", retryable=True) from None
-    pol = policy()
-    refused: list[str] = []
-    last_error: OSError | None = None
-    for family, type_, proto, _, address in infos:
-        why = pol.refusal(host, address[0])
-        if why:
-            refused.append(f"{address[0]}, which is {why}")
-            continue
-        sock = socket.socket(family, type_, proto)
-        sock.setblocking(False)
-        try:
-            await asyncio.wait_for(loop.sock_connect(sock, address), timeout)
-            return sock
-        except (OSError, TimeoutError) as exc:
-            sock.close()
-            last_error = exc if isinstance(exc, OSError) else OSError("timed out")
-    if refused and last_error is None:
-        raise StepFailed(f"SMTP host {host} resolves to {refused[0]}; outbound "
-                         "connections may not reach it")
-    raise StepFailed(f"could not connect to SMTP host {host}:{port} ({last_error})",
-                     retryable=True)
 
 
 def _one_line(value: Any) -> str:
