@@ -15,6 +15,7 @@ import faust
 import streams.faust_fixes  # noqa: F401  (must patch Faust before the app exists)
 from history import Database
 from schemas import codec
+from streams.file_store import open_store
 from streams.keyring import Keyring
 from streams.projector import HistoryProjector
 from streams.registry import Registry
@@ -85,6 +86,8 @@ class Engine:
         self.projector = HistoryProjector(settings, self.catalog, self.history)
         self.app.service(self.projector)  # type: ignore[arg-type]
         self.waiters = Waiters()
+        # Attachments and uploads: steps get the store, never a path.
+        self.files = open_store(settings)
         # Secrets' keys, built once: the API encrypts with it, step executors decrypt.
         self.keyring = Keyring.from_settings(settings.secrets_keys, settings.secrets_key_file)
 

@@ -11,7 +11,6 @@ import orjson
 from schemas import DecodeError, codec
 from steps import registry
 from steps.base import ExecContext, StepFailed
-from steps.files import LocalFileStore
 from steps.redact import redact, redact_text
 from streams import log_redaction, send_quota, step_secrets
 from streams.engine import Engine, now_ms
@@ -23,9 +22,7 @@ _COMMAND = codec("run_command")
 
 def register(engine: Engine) -> None:
     log_redaction.install()
-    # Files steps read by reference (parse): one folder per deployment home, so every
-    # worker sharing the home sees the same files; steps get the store, never the path.
-    files = LocalFileStore(engine.settings.home / "files")
+    files = engine.files  # read by reference (parse, uploads); streams/file_store.py
 
     @engine.app.agent(engine.step_dispatch, name="step-executor",
                       concurrency=engine.settings.step_concurrency)

@@ -30,6 +30,9 @@ class Settings:
     history: str = field(default_factory=lambda: _env("HISTORY", "sqlite"))
     history_retention_days: float = field(
         default_factory=lambda: float(_env("HISTORY_RETENTION_DAYS", "30")))
+    # Files (attachments, uploads): "local" (under home) or "s3://bucket/prefix"
+    # (streams/file_store.py).
+    file_store: str = field(default_factory=lambda: _env("FILE_STORE", "local"))
     # How long an ended run stays in the live runs table before only history has it.
     run_grace_seconds: float = field(
         default_factory=lambda: float(_env("RUN_GRACE_SECONDS", "600")))
