@@ -124,6 +124,23 @@ async def test_ftp_421_is_transient(tmp_path: Path) -> None:
         assert peer.files() == {"a.txt": b"a"}
 
 
+async def test_ftp_deletes_first_when_the_server_will_not_rename_over(tmp_path: Path) -> None:
+    with ftp_server(tmp_path / "strict", rnto="no-replace") as peer:
+        (peer.root / "r.txt").write_bytes(b"old")
+        await ftp.execute({"path": "r.txt", "content": "new"}, ctx(ftp_cred(peer)))
+        assert peer.files() == {"r.txt": b"new"}
+
+
+async def test_ftp_failed_rename_removes_the_temporary_file(tmp_path: Path) -> None:
+    with ftp_server(tmp_path / "norename", rnto="refuse") as peer:
+        with pytest.raises(StepFailed, match="553") as caught:
+            await ftp.execute({"path": "r.txt", "content": "new"}, ctx(ftp_cred(peer)))
+        assert not caught.value.retryable
+        [(stored, _)] = peer.received
+        assert stored.endswith(".part")  # it was stored
+        assert peer.files() == {}  # and then deleted
+
+
 @pytest.mark.parametrize("path", ["../x", "/etc/passwd", "a/../../x"])
 async def test_path_outside_base_is_permanent(plain: Peer, ssh: Peer, path: str) -> None:
     for module, cred in ((ftp, ftp_cred(plain, base_path="/out")),

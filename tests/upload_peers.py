@@ -69,9 +69,11 @@ class Peer:
 
 @contextmanager
 def ftp_server(root: Path, *, tls_dir: Path | None = None, drop_first: bool = False,
-               masquerade: str | None = None) -> Iterator[Peer]:
+               masquerade: str | None = None, rnto: str = "") -> Iterator[Peer]:
     """pyftpdlib; with `tls_dir` FTPS (AUTH TLS required, PROT P required); `drop_first`
-    answers the first connection 421 and closes; `masquerade` names a bogus PASV address."""
+    answers the first connection 421 and closes; `masquerade` names a bogus PASV address;
+    `rnto` "no-replace" refuses to rename over an existing file (as some servers do),
+    "refuse" refuses every rename."""
     root.mkdir(parents=True, exist_ok=True)
     peer = Peer(0, root)
     authorizer = DummyAuthorizer()
@@ -86,6 +88,12 @@ def ftp_server(root: Path, *, tls_dir: Path | None = None, drop_first: bool = Fa
                 self.close_when_done()
                 return
             super().handle()
+
+        def ftp_RNTO(self, path: str) -> Any:
+            if rnto == "refuse" or (rnto == "no-replace" and os.path.exists(path)):
+                self.respond("553 Rename refused.")
+                return None
+            return super().ftp_RNTO(path)
 
         def on_file_received(self, file: str) -> None:
             final = (root / peer.watch).exists() if peer.watch else False
