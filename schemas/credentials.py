@@ -173,6 +173,8 @@ def _base_path(value: str) -> str | None:
 
 
 _BASE_PATH = FieldSpec("base_path", required=False, max_length=1024, check=_base_path)
+_CA_CERT = FieldSpec("ca_cert", required=False, multiline=True, max_length=16384,
+                     check=_pem_cert)
 
 
 def _sas(value: str) -> str | None:
@@ -204,8 +206,7 @@ SPECS: dict[CredentialType, TypeSpec] = {
         # none | starttls | tls; when absent, use_tls decides (tls on port 465, else starttls)
         FieldSpec("security", required=False, choices=("none", "starttls", "tls")),
         # a PEM CA certificate to trust for this server (a private CA); never turns checks off
-        FieldSpec("ca_cert", required=False, multiline=True, max_length=16384,
-                  check=_pem_cert),
+        _CA_CERT,
     )),
     CredentialType.TWILIO: TypeSpec((
         FieldSpec("account_sid", pattern=r"AC[0-9a-fA-F]{32}",
@@ -218,6 +219,8 @@ SPECS: dict[CredentialType, TypeSpec] = {
     CredentialType.FTP: TypeSpec((
         _HOST, _port(21), _USERNAME, _PASSWORD, FieldSpec("use_tls", kind=bool, default=True),
         _BASE_PATH,  # uploads stay inside it (steps/uploads/base.py)
+        # a PEM CA certificate to trust for this server's FTPS (a private CA); checks stay on
+        _CA_CERT,
     )),
     CredentialType.SFTP: TypeSpec((
         _HOST, _port(22), _USERNAME,

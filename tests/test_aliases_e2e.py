@@ -61,7 +61,7 @@ async def test_004_workflow_steps_test_run_logs_health_and_delete(
 
     # errors name 004's fields
     for body, field in (
-            ({"ActionType": 6, "StepOrder": 2, "OutputTemplate": "hi"}, "ActionType"),  # FTP: later
+            ({"ActionType": 6, "StepOrder": 2, "OutputTemplate": "hi"}, "WorkflowCredentialId"),
             ({"ActionType": 0, "StepOrder": 2, "OutputTemplate": "hi"}, "WorkflowCredentialId"),
             ({"ActionType": 99, "StepOrder": 2, "OutputTemplate": ""}, "ActionType"),
             ({"ActionType": 2, "StepOrder": 2, "ActionConfig": "{nope"}, "ActionConfig"),
