@@ -17,12 +17,12 @@ from steps import (
 )
 from steps.integrations import discord, integration, mail, slack, sms, teams
 from steps.lookups import company, darkweb, domain, email, ip, phone
-from steps.uploads import ftp, sftp
+from steps.uploads import azure_blob, box, dropbox, ftp, sftp
 
 MODULES: tuple[ModuleType, ...] = (
     transform, condition, delay, webhook, phone, email, domain, ip, company, darkweb, parse,
     extract, slack, teams, discord, mail, sms, integration, collect_inputs, user_action, end_flow,
-    ftp, sftp)
+    ftp, sftp, azure_blob, box, dropbox)
 STEP_TYPES: dict[str, ModuleType] = {
     alias: m for m in MODULES for alias in (m.name, *getattr(m, "ALIASES", ()))}
 
