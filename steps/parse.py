@@ -32,7 +32,7 @@ from steps.documents.shape import (
 from steps.documents.textdoc import cap_text, parse_json
 from steps.files import FileError, read_bytes, reference_id
 from steps.http import BlockedURL, ResponseTooLarge, check_url, guarded_request, redact_headers
-from steps.templates import TemplateError, check
+from steps.templates import template_issues
 
 name = "parse"
 kind = "io"
@@ -107,10 +107,7 @@ def validate(config: dict[str, Any], where: str) -> list[Issue]:
     issues += _bounded_int(config, "max_pages", MAX_PAGES, where)
     issues += headers_issues(config, where)
     issues += timeout_issues(config, where, DEFAULT_TIMEOUT, MAX_TIMEOUT)
-    try:
-        check(config)
-    except TemplateError as exc:
-        issues.append(Issue(where, str(exc)))
+    issues += template_issues(config, where)
     return issues
 
 

@@ -27,7 +27,7 @@ import orjson
 from jmespath.exceptions import JMESPathError
 from jmespath.parser import ParsedResult
 
-from steps.base import scalar_text
+from steps.base import Issue, scalar_text
 from steps.text_template import (
     FENCE,  # around a kept {{secrets...}} placeholder (never left in substituted data)
     MAX_RENDERED_CHARS,
@@ -76,6 +76,15 @@ def check(value: Any) -> None:
     elif isinstance(value, list):
         for item in value:
             check(item)
+
+
+def template_issues(value: Any, where: str) -> list[Issue]:
+    """`check` as a validation issue at `where` (what every step's validate needs)."""
+    try:
+        check(value)
+    except TemplateError as exc:
+        return [Issue(where, str(exc))]
+    return []
 
 
 def _as_text(value: Any) -> str:

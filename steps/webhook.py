@@ -17,7 +17,7 @@ from steps.http import (
     guarded_request,
     redact_headers,
 )
-from steps.templates import TemplateError, check
+from steps.templates import template_issues
 
 name = "webhook"
 ALIASES = ("http",)  # issue 7 names both; one module, one behaviour
@@ -59,10 +59,7 @@ def validate(config: dict[str, Any], where: str) -> list[Issue]:
     if "credential_id" in config and not isinstance(config["credential_id"], str):
         issues.append(Issue(f"{where}.credential_id", "must be a string (a credential id)"))
     issues += timeout_issues(config, where, DEFAULT_TIMEOUT, MAX_TIMEOUT)
-    try:
-        check(config)
-    except TemplateError as exc:
-        issues.append(Issue(where, str(exc)))
+    issues += template_issues(config, where)
     return issues
 
 

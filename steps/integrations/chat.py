@@ -19,7 +19,7 @@ import orjson
 from steps.base import ExecContext, Issue, Outcome, StepFailed, timeout_issues
 from steps.http import BlockedURL, ResponseTooLarge, guarded_request
 from steps.integrations import hosts
-from steps.templates import TemplateError, check
+from steps.templates import template_issues
 
 DEFAULT_TIMEOUT = 10.0
 MAX_MESSAGE_CHARS = 40_000
@@ -54,10 +54,7 @@ def validate(channel: str, config: dict[str, Any], where: str,
     if extra is not None:
         issues.extend(extra(config, where))
     issues += timeout_issues(config, where, DEFAULT_TIMEOUT, 60)
-    try:
-        check(config)
-    except TemplateError as exc:
-        issues.append(Issue(where, str(exc)))
+    issues += template_issues(config, where)
     return issues
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from steps import webhook
 from steps.base import ExecContext, Issue, Outcome, StepFailed
 from steps.integrations import discord, mail, slack, teams
-from steps.templates import TemplateError, check
+from steps.templates import template_issues
 
 name = "integration"
 kind = "io"
@@ -43,10 +43,7 @@ def validate(config: dict[str, Any], where: str) -> list[Issue]:
         issues.append(Issue(f"{where}.integration_id", "is required (an integration id)"))
     issues.extend(Issue(f"{where}.{key}", "comes from the integration; not allowed here")
                   for key in _DESTINATION if key in config)
-    try:
-        check(config)
-    except TemplateError as exc:
-        issues.append(Issue(where, str(exc)))
+    issues += template_issues(config, where)
     return issues
 
 

@@ -30,7 +30,7 @@ from steps.integrations import quota
 from steps.integrations.mail_html import sanitize, to_text
 from steps.integrations.recipients import emails, literal, recipient_list
 from steps.netsocket import guarded_socket
-from steps.templates import TemplateError, check
+from steps.templates import template_issues
 
 name = "email"
 kind = "io"
@@ -91,10 +91,7 @@ def validate(config: dict[str, Any], where: str) -> list[Issue]:
         if value is not None and not isinstance(value, str):
             issues.append(Issue(f"{where}.{key}", "must be a string"))
     issues += timeout_issues(config, where, DEFAULT_TIMEOUT, 120)
-    try:
-        check(config)
-    except TemplateError as exc:
-        issues.append(Issue(where, str(exc)))
+    issues += template_issues(config, where)
     return issues
 
 

@@ -22,7 +22,7 @@ from steps.base import ExecContext, Issue, Outcome, StepFailed, timeout_issues
 from steps.http import BlockedURL, ResponseTooLarge, guarded_request
 from steps.integrations import quota
 from steps.integrations.recipients import literal, phones, recipient_list
-from steps.templates import TemplateError, check
+from steps.templates import template_issues
 
 name = "sms"
 kind = "io"
@@ -92,10 +92,7 @@ def validate(config: dict[str, Any], where: str) -> list[Issue]:
         except StepFailed:
             issues.append(Issue(f"{where}.from", "must be one E.164 number"))
     issues += timeout_issues(config, where, DEFAULT_TIMEOUT, 60)
-    try:
-        check(config)
-    except TemplateError as exc:
-        issues.append(Issue(where, str(exc)))
+    issues += template_issues(config, where)
     return issues
 
 

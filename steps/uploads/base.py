@@ -28,7 +28,7 @@ from typing import Any
 
 from steps.base import ExecContext, Issue, StepFailed, timeout_issues
 from steps.files import FileError, read_bytes, reference_id
-from steps.templates import TemplateError, check
+from steps.templates import template_issues
 
 SOURCES = ("file", "file_id", "content", "content_base64")
 DEFAULT_TIMEOUT = 60.0
@@ -90,10 +90,7 @@ def validate(config: dict[str, Any], where: str, credential_types: str) -> list[
     if "overwrite" in config and not isinstance(config["overwrite"], bool):
         issues.append(Issue(f"{where}.overwrite", "must be true or false"))
     issues += timeout_issues(config, where, DEFAULT_TIMEOUT, MAX_TIMEOUT)
-    try:
-        check(config)
-    except TemplateError as exc:
-        issues.append(Issue(where, str(exc)))
+    issues += template_issues(config, where)
     return issues
 
 
