@@ -12,6 +12,7 @@ from steps import http
 from steps.base import ExecContext, StepFailed
 from steps.files import FileEmpty, FileNotFound, FileTooLarge, put_bytes, read_bytes
 from steps.files_s3 import FileStoreUnavailable, S3FileStore
+from steps.s3 import S3Client, Target
 from steps.uploads import s3 as upload_s3
 from streams.file_store import open_store
 from streams.settings import Settings
@@ -215,3 +216,31 @@ def test_validate_names_fields() -> None:
     fields = {issue.field for issue in issues}
     assert {"steps[0].config.credential_id", "steps[0].config.file",
             "steps[0].config.path"} <= fields
+
+
+async def test_large_stored_file_streams_through_the_guarded_client(s3_peer: S3Peer) -> None:
+    """Past 1 MB the step does not hold the file: chunks go out with a known length and hash."""
+    store = await store_on(s3_peer)
+    data = bytes(range(256)) * 8192  # 2 MiB
+    ref = await put_bytes(store, TENANT, data, name="blob.bin")
+    bucket = await s3_peer.new_bucket()
+    outcome = await upload_s3.execute({"credential_id": "c", "file_id": ref.file_id,
+                                       "path": "blob.bin"}, ctx_with(s3_peer, bucket, store))
+    assert outcome.output["size"] == len(data)
+    assert await s3_peer.read(bucket, "blob.bin") == data
+
+
+def test_addressing_and_key_encoding() -> None:
+    aws = S3Client(Target("my-bucket", "eu-west-1", "a", "b"), None)  # type: ignore[arg-type]
+    assert aws.url("a b/ü+1.txt") == (
+        "https://my-bucket.s3.eu-west-1.amazonaws.com/a%20b/%C3%BC%2B1.txt")
+    dotted = S3Client(Target("my.bucket", "eu-west-1", "a", "b"), None)  # type: ignore[arg-type]
+    assert dotted.url("k") == "https://s3.eu-west-1.amazonaws.com/my.bucket/k"
+    custom = S3Client(Target("b1", "us-east-1", "a", "b", "http://127.0.0.1:9000/"),
+                      None)  # type: ignore[arg-type]
+    assert custom.url("k") == "http://127.0.0.1:9000/b1/k"
+    assert custom.url("", {"list-type": "2", "prefix": "a/b"}) == (
+        "http://127.0.0.1:9000/b1?list-type=2&prefix=a%2Fb")
+    assert upload_s3.object_key("/exports/x.csv", "exports/") == "exports/x.csv"
+    assert upload_s3.object_key("x.csv", "") == "x.csv"
+    assert upload_s3.object_key("/x.csv", None) == "x.csv"
