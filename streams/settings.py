@@ -33,6 +33,18 @@ class Settings:
     # Files (attachments, uploads): "local" (under home) or "s3://bucket/prefix"
     # (streams/file_store.py).
     file_store: str = field(default_factory=lambda: _env("FILE_STORE", "local"))
+    # The S3 store's endpoint (an S3-compatible server; empty: AWS), region and keys (the
+    # standard AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY when these are unset).
+    file_store_endpoint: str = field(default_factory=lambda: _env("FILE_STORE_ENDPOINT", ""))
+    file_store_region: str = field(
+        default_factory=lambda: _env("FILE_STORE_REGION", "") or "us-east-1")
+    file_store_access_key_id: str = field(repr=False, default_factory=lambda: _env(
+        "FILE_STORE_ACCESS_KEY_ID", "") or os.environ.get("AWS_ACCESS_KEY_ID", ""))
+    file_store_secret_access_key: str = field(repr=False, default_factory=lambda: _env(
+        "FILE_STORE_SECRET_ACCESS_KEY", "") or os.environ.get("AWS_SECRET_ACCESS_KEY", ""))
+    # Create the S3 store's bucket at first use when it is missing (tests, compose).
+    file_store_create_bucket: bool = field(
+        default_factory=lambda: _env("FILE_STORE_CREATE_BUCKET", "0") == "1")
     # How long an ended run stays in the live runs table before only history has it.
     run_grace_seconds: float = field(
         default_factory=lambda: float(_env("RUN_GRACE_SECONDS", "600")))

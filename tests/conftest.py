@@ -15,7 +15,7 @@ from dev.kafka import BrokerSettings
 from dev.workers import LOCAL_PEERS_ENV, WorkerProcess
 from tests.tenants import KeyAuth
 
-pytest_plugins = ["tests.kafka_fixture", "tests.postgres_fixture"]
+pytest_plugins = ["tests.kafka_fixture", "tests.postgres_fixture", "tests.s3_peer"]
 
 
 def fresh_app_id(name: str) -> str:
