@@ -9,7 +9,6 @@ worker reaches them through the outbound allow-list (127.0.0.1/32).
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import email
 import email.policy
 import ssl
@@ -24,15 +23,12 @@ import pytest_asyncio
 from aiohttp import web
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from dev.kafka import BrokerSettings
 from dev.workers import WorkerProcess, free_port
 from streams.control import client
 from streams.keyring import generate_key
+from tests.certs import self_signed as certificate
 from tests.conftest import fresh_app_id
 from tests.helpers import create_workflow, run_and_wait
 from tests.tenants import KeyAuth
@@ -84,23 +80,9 @@ async def vendors() -> AsyncIterator[list[dict[str, Any]]]:
 
 def self_signed(directory: Path) -> tuple[str, ssl.SSLContext]:
     """A certificate for `localhost` (PEM text) and a server context using it."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=2))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-            .sign(key, hashes.SHA256()))
-    pem = cert.public_bytes(serialization.Encoding.PEM).decode()
-    (directory / "cert.pem").write_text(pem)
-    (directory / "key.pem").write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption()))
+    pem, cert, key = certificate(directory)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(directory / "cert.pem", directory / "key.pem")
+    context.load_cert_chain(cert, key)
     return pem, context
 
 
