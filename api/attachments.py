@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from api.errors import ApiError
 from steps.files import FileEmpty, FileError, FileRef, FileStore, FileTooLarge
@@ -92,9 +93,11 @@ async def read_form(store: FileStore, tenant: str, request: web.Request, *,
     except ApiError:
         await discard(store, tenant, form)
         raise
-    except (ValueError, AssertionError, RuntimeError) as exc:  # a malformed body
+    except (ValueError, AssertionError, RuntimeError, HttpProcessingError) as exc:  # malformed
         await discard(store, tenant, form)
-        raise ApiError(400, f"malformed multipart body: {exc}", field="body") from None
+        reason = getattr(exc, "message", None) or str(exc)
+        raise ApiError(400, f"malformed multipart body: {str(reason)[:200]}",
+                       field="body") from None
     return form
 
 

@@ -719,8 +719,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("POST", "/api/files", "Store a file (for the uploads topic)", "files",
              {201: ref("FileRef")}, form=UPLOAD_FORM, body_required=True, errors=(415,)),
     Endpoint("GET", "/api/files/{file_id}", "Download a stored file (the owner tenant)",
-             "files", {200: ("application/octet-stream", {"type": "string",
-                                                          "format": "binary"})}),
+             "files", {200: ("*/*", {"type": "string", "format": "binary"})},
+             description="The stored bytes, with the type sniffed at upload, as an "
+                         "attachment download (nosniff); ETag and Digest carry the sha256."),
     Endpoint("GET", "/api/files/{file_id}/meta", "A stored file's reference", "files",
              {200: ref("FileRef")}),
     Endpoint("POST", WF + "/test", "A test run (trigger test) with a payload or the sample "
