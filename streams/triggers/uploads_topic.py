@@ -65,7 +65,8 @@ def parse(value: Any) -> Upload:
         file_id = check_file_id(doc.get("fileId"))
     except FileError as exc:
         raise BadRecord(f"fileId: {exc}") from None
-    fields = doc.get("input") or {}
+    fields = doc.get("input")
+    fields = {} if fields is None else fields
     if not isinstance(fields, dict):
         raise BadRecord("input must be a JSON object")
     return Upload(tenant, file_id, _optional_str(doc, "workflowId", 64), fields,
