@@ -141,3 +141,23 @@ def run_input(form: Form) -> dict[str, Any]:
 def json_body(field_name: str, payload: dict[str, Any]) -> bytes:
     """What a forwarded start carries to the run's owner: JSON with the reference."""
     return orjson.dumps({field_name: payload})
+
+
+def idempotent_form(payload: dict[str, Any]) -> dict[str, Any]:
+    """The input as an Idempotency-Key compares it: an attachment by its content.
+
+    Every multipart request stores its file under a new id, so a client retrying
+    the same upload with the same key would otherwise always differ (409); the
+    content (sha256, name, size) is what the client sent twice."""
+    ref = payload.get("attachment")
+    if not isinstance(ref, dict) or "sha256" not in ref:
+        return payload
+    same = {k: v for k, v in payload.items() if k not in ("attachment", "fileId")}
+    same["attachment"] = {k: ref.get(k) for k in ("sha256", "name", "size")}
+    return same
+
+
+def names_another_file(response: web.Response, file_id: str) -> bool:
+    """The answer is an earlier run (same Idempotency-Key) holding another file: ours is spare."""
+    body = response.body if isinstance(response.body, bytes) else b""
+    return b'"input"' in body and file_id.encode() not in body

@@ -117,7 +117,8 @@ async def start_run(engine: Engine, request: web.Request, workflow_id: str, *, f
         remote = await forward(engine, request, run_id, body=raw, content_type=forward_type)
         if remote is not None:
             return remote
-    digest = intake.body_hash(workflow_id, payload) if key is not None else None
+    digest = intake.body_hash(workflow_id, attachments.idempotent_form(payload)) \
+        if key is not None else None
     state = engine.runs.get(run_id) if key is not None else None
     if state is None and key is not None:  # it may have left the live table already
         state = await _stored(engine, tenant, run_id)
@@ -167,7 +168,8 @@ async def start_with_file(engine: Engine, request: web.Request, workflow_id: str
     except BaseException:
         await attachments.discard(engine.files, tenant, form)
         raise
-    if response.status >= 400:  # the owner worker refused it
+    if form.file is not None and (response.status >= 400 or attachments.names_another_file(
+            response, form.file.file_id)):  # refused, or a retry answered by the first run
         await attachments.discard(engine.files, tenant, form)
     return response
 

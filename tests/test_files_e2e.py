@@ -14,6 +14,7 @@ import asyncio
 import hashlib
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -235,3 +236,42 @@ async def test_uploads_topic_starts_runs_once_and_dead_letters_missing_files(
     csv_runs = await http.get(f"{base}/api/workflows/runs", params={"workflow_id": csv_only},
                               headers=headers)
     assert csv_runs.json()["data"] == []
+
+
+async def test_a_retried_upload_with_the_same_key_names_one_run_and_keeps_one_file(
+        shared_worker: WorkerProcess, http: httpx.AsyncClient) -> None:
+    base = shared_worker.url
+    wf = await create_workflow(http, base, {"name": "retried", "steps": PARSE})
+    before = stored_files(shared_worker)
+    key = {"Idempotency-Key": f"retry-{uuid.uuid4()}"}
+    answers = [await http.post(f"{base}/api/workflow/start/{wf}", headers=key,
+                               files={"attachment": ("r.pdf", PDF)}, data={"n": "1"})
+               for _ in range(2)]
+    assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
+    assert answers[0].json()["runId"] == answers[1].json()["runId"]
+    file_id = answers[0].json()["input"]["fileId"]
+    assert stored_files(shared_worker) - before == {file_id, f"{file_id}.json"}
+    changed = await http.post(f"{base}/api/workflow/start/{wf}", headers=key,
+                              files={"attachment": ("r.pdf", PDF + b"%")}, data={"n": "1"})
+    assert changed.status_code == 409, changed.text
+    assert stored_files(shared_worker) - before == {file_id, f"{file_id}.json"}
+
+
+async def test_starts_forwarded_to_the_owner_carry_the_reference(
+        spawn_worker: Callable[..., WorkerProcess], http: httpx.AsyncClient) -> None:
+    """Two workers: a keyed or sync multipart start whose run another worker owns is
+    forwarded as JSON with the stored file's reference, and still parses the file."""
+    first = spawn_worker()
+    second = spawn_worker()
+    wf = await create_workflow(http, first.url, {"name": "two workers", "steps": PARSE})
+    await asyncio.sleep(3.0)  # let the group settle on two members
+    for i in range(8):
+        base = (first, second)[i % 2].url
+        answer = await http.post(f"{base}/api/workflow/start/{wf}",
+                                 headers={"Idempotency-Key": f"fw-{i}-{uuid.uuid4()}"},
+                                 files={"attachment": (f"{i}.pdf", PDF)}, data={"i": str(i)})
+        assert answer.status_code == 200, answer.text
+        run = answer.json()
+        assert run["status"] == "completed", run
+        assert run["input"]["i"] == str(i) and run["input"]["attachment"]["name"] == f"{i}.pdf"
+        assert "Invoice INV-7" in run["stepExecutionHistory"][0]["output"]["pages"][0]
