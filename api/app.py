@@ -6,6 +6,7 @@ from api import (
     aliases,
     credentials,
     events,
+    files,
     health,
     ingest,
     integrations,
@@ -53,6 +54,7 @@ def register(engine: Engine) -> None:
     workflow_steps.register(engine)
     schedules.register(engine)
     runs.register(engine)
+    files.register(engine)  # /api/files, /api/workflows/{id}/upload
     test_runs.register(engine)
     resume.register(engine)
     aliases.register(engine)  # 002 and 004 paths onto the handlers above

@@ -382,6 +382,11 @@ SCHEMAS: dict[str, Schema] = {
                           "time": STR, "tenant": STR, "data": ANY}),
     "EventAccepted": obj({"id": STR, "type": STR, "topic": STR}),
     "Cleared004": obj({"Count": INT, "WorkflowRunIds": arr(STR)}),
+    "FileRef": obj({"fileId": {"type": "string", "format": "uuid"}, "name": STR, "size": INT,
+                    "contentType": STR, "sha256": STR},
+                   description="A stored file's reference: what a run's input names."),
+    "UploadAccepted": obj({"runId": STR, "workflowId": STR, "status": STR,
+                           "file": ref("FileRef")}),
 }
 
 # ------------------------------------------------------------------ parameters
@@ -415,6 +420,8 @@ _PATH_IDS = {
                                              "maxLength": 200}),
     "integration_id": ("an integration id", {"type": "string", "minLength": 1,
                                              "maxLength": 200}),
+    "file_id": ("a stored file's id (a UUID)", {"type": "string", "minLength": 1,
+                                                "maxLength": 200}),
     "token": ("a workflow's ingest token (whk_...)", {"type": "string", "minLength": 1,
                                                       "maxLength": 200}),
 }
@@ -459,6 +466,7 @@ class Endpoint:
     body_required: bool = False
     errors: tuple[int, ...] = ()
     description: str = ""
+    form: Schema | None = None  # a multipart/form-data request body (files)
 
     @property
     def path_params(self) -> list[str]:
@@ -474,8 +482,8 @@ class Endpoint:
             found.add(404)
         if self.params or self.body is not None:
             found.add(400)
-        if self.body is not None:
-            found.add(413)
+        if self.body is not None or self.form is not None:
+            found.update((400, 413))
         return sorted(found)
 
 
@@ -498,6 +506,16 @@ RESUME_BODY = obj({"type": {"enum": ["collect_inputs", "request_user_action"]},
 
 def _body(**props: Schema) -> Schema:
     return obj(props, required=())
+
+
+BINARY: Schema = {"type": "string", "format": "binary"}
+ATTACHMENT_FORM = obj({"attachment": {**BINARY, "description": "the file (3.75 MB at most); "
+                                                              "its reference is "
+                                                              "input.attachment"}},
+                      required=(), additionalProperties={"type": "string"},
+                      description="003's file upload: every other field is an input string")
+UPLOAD_FORM = obj({"file": {**BINARY, "description": "the file (or in attachment)"}},
+                  required=(), additionalProperties={"type": "string"})
 
 
 ENDPOINTS: tuple[Endpoint, ...] = (
@@ -693,7 +711,19 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "workflows", {200: ref("InputMetadata")}, params=(VERSION_SELECTOR,)),
     # -- runs
     Endpoint("POST", WF + "/run", "Start a run (async, or sync with wait=true)", "runs",
-             START_ANSWERS, params=START, body=_body(input=OBJ), errors=(409, 429, 503, 504)),
+             START_ANSWERS, params=START, body=_body(input=OBJ), errors=(409, 429, 503, 504),
+             form=ATTACHMENT_FORM),
+    Endpoint("POST", WF + "/upload", "Start a file_upload workflow with a file", "files",
+             {202: ref("UploadAccepted")}, params=(START[2],), form=UPLOAD_FORM,
+             body_required=True, errors=(409, 415, 429, 503)),
+    Endpoint("POST", "/api/files", "Store a file (for the uploads topic)", "files",
+             {201: ref("FileRef")}, form=UPLOAD_FORM, body_required=True, errors=(415,)),
+    Endpoint("GET", "/api/files/{file_id}", "Download a stored file (the owner tenant)",
+             "files", {200: ("*/*", {"type": "string", "format": "binary"})},
+             description="The stored bytes, with the type sniffed at upload, as an "
+                         "attachment download (nosniff); ETag and Digest carry the sha256."),
+    Endpoint("GET", "/api/files/{file_id}/meta", "A stored file's reference", "files",
+             {200: ref("FileRef")}),
     Endpoint("POST", WF + "/test", "A test run (trigger test) with a payload or the sample "
              "event of the workflow's trigger", "runs", START_ANSWERS,
              params=(START[1], START[2]), body=_body(payload=OBJ, EventPayloadJson=JSON_TEXT),
@@ -706,9 +736,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "template variables and a sample payload", "events", {200: arr(ref("EventType"))}),
     Endpoint("POST", "/api/workflow/start/{workflow_id}", "Start a run and wait (003)",
              "runs", START_ANSWERS, params=START, body=_body(data=OBJ),
-             errors=(409, 429, 503, 504)),
+             errors=(409, 429, 503, 504), form=ATTACHMENT_FORM),
     Endpoint("POST", "/api/workflow/start-async/{workflow_id}", "Start a run (003)", "runs",
-             START_ANSWERS, params=START, body=_body(data=OBJ), errors=(409, 429, 503, 504)),
+             START_ANSWERS, params=START, body=_body(data=OBJ), errors=(409, 429, 503, 504),
+             form=ATTACHMENT_FORM),
     Endpoint("GET", RUN, "A run with its step history", "runs", {200: ref("Run")},
              errors=HISTORY),
     Endpoint("DELETE", RUN, "Delete an ended run", "runs", {200: ref("RunDeleted")},
@@ -823,7 +854,10 @@ ERROR_RESPONSES = {
     403: ("Forbidden", "The caller's role is too low"),
     404: ("NotFound", "No such resource (or another tenant's)"),
     409: ("Conflict", "Conflicts with the current state (archived, disabled, ended, changed)"),
-    413: ("PayloadTooLarge", "Body larger than 1 MiB"),
+    413: ("PayloadTooLarge", "Body larger than 1 MiB (an attachment: 3.75 MB; `field` names "
+                             "it)"),
+    415: ("UnsupportedMediaType", "The file's content type is not one the workflow's "
+                                  "file_upload trigger takes, or the body is not multipart"),
     429: ("TooManyRequests", "A rate limit or daily cap is used up: retry after the "
                              "Retry-After header's seconds"),
     503: ("Unavailable", "Unavailable for now (store starting or down, no keyring): retry"),
@@ -865,9 +899,13 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
         op["description"] = endpoint.description
     if params:
         op["parameters"] = params
+    content: dict[str, Any] = {}
     if endpoint.body is not None:
-        op["requestBody"] = {"required": endpoint.body_required,
-                             "content": {"application/json": {"schema": endpoint.body}}}
+        content["application/json"] = {"schema": endpoint.body}
+    if endpoint.form is not None:
+        content["multipart/form-data"] = {"schema": endpoint.form}
+    if content:
+        op["requestBody"] = {"required": endpoint.body_required, "content": content}
     return op
 
 

@@ -47,8 +47,12 @@ def owns(engine: Engine, run_id: str) -> bool:
 
 
 async def forward(engine: Engine, request: web.Request, run_id: str,
-                  body: bytes | None = None) -> web.Response | None:
-    """The owner's response, or None when this worker should answer itself."""
+                  body: bytes | None = None, content_type: str | None = None
+                  ) -> web.Response | None:
+    """The owner's response, or None when this worker should answer itself.
+
+    `content_type`: the body's type when it is not the request's own (a multipart
+    upload forwards as JSON holding the stored file's reference)."""
     if request.headers.get(FORWARDED):
         return None
     dest = owner_of(engine, run_id)
@@ -57,6 +61,9 @@ async def forward(engine: Engine, request: web.Request, run_id: str,
     headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_HEADERS}
     headers[FORWARDED] = engine.settings.canonical_url
     headers[RUN_ID_HEADER] = run_id
+    if content_type is not None:
+        headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
+        headers["content-type"] = content_type
     if body is None:
         body = await request.read()
     url = str(dest.with_path(request.path).with_query(request.query_string))

@@ -13,7 +13,7 @@ import faust
 import orjson
 from aiohttp import web
 
-from api import presenters
+from api import attachments, presenters
 from api.auth import principal_of, require
 from api.errors import ApiError, json_errors
 from api.requests import parse_json, query_bool, query_float, read_body, tenant_of
@@ -24,6 +24,7 @@ from api.workflows import admitted, find_workflow, runnable
 from history import StoreUnavailable, queries
 from schemas import input_schema
 from schemas import statuses as st
+from steps.file_trigger import TYPE as FILE_UPLOAD
 from streams import intake
 from streams.engine import Engine
 
@@ -90,11 +91,12 @@ def check_input(workflow: dict[str, Any], payload: dict[str, Any]) -> None:
 
 async def start_run(engine: Engine, request: web.Request, workflow_id: str, *, field: str,
                     wait: bool, raw: bytes | None = None,
-                    payload: dict[str, Any] | None = None, trigger: str = "manual"
-                    ) -> web.Response:
+                    payload: dict[str, Any] | None = None, trigger: str = "manual",
+                    forward_type: str | None = None) -> web.Response:
     """`raw` and `payload`: a body already read, and the input a caller (an alias) made of it.
 
-    `trigger` is what the run records as its trigger (`test` for test runs)."""
+    `trigger` is what the run records as its trigger (`test` for test runs);
+    `forward_type`: the content type of `raw` when it is not the request's own."""
     principal = principal_of(request)
     tenant = principal.tenant
     if raw is None:
@@ -103,15 +105,21 @@ async def start_run(engine: Engine, request: web.Request, workflow_id: str, *, f
         payload = _payload(raw, field)
     key = _idempotency_key(request)
     timeout = query_float(request, "timeout", DEFAULT_WAIT_SECONDS, 0.1, MAX_WAIT_SECONDS)
-    workflow = runnable(engine, tenant, await find_workflow(engine, tenant, workflow_id))
+    head = await find_workflow(engine, tenant, workflow_id)
+    workflow = runnable(engine, tenant, head)
+    if head.get("trigger_type") == FILE_UPLOAD and "attachment" not in payload and \
+            trigger != "test":  # a test run may try a file_upload workflow on a sample
+        raise ApiError(400, f"workflow {workflow_id!r} is started by a file upload: send the "
+                            "file in the multipart field attachment", field="attachment")
     check_input(workflow, payload)
     forwarded_id = request.headers.get(RUN_ID_HEADER) if request.headers.get(FORWARDED) else None
     run_id = forwarded_id or intake.new_run_id(tenant, workflow_id, key)
     if key is not None or wait:
-        remote = await forward(engine, request, run_id, body=raw)
+        remote = await forward(engine, request, run_id, body=raw, content_type=forward_type)
         if remote is not None:
             return remote
-    digest = intake.body_hash(workflow_id, payload) if key is not None else None
+    digest = intake.body_hash(workflow_id, attachments.idempotent_form(payload)) \
+        if key is not None else None
     state = engine.runs.get(run_id) if key is not None else None
     if state is None and key is not None:  # it may have left the live table already
         state = await _stored(engine, tenant, run_id)
@@ -142,6 +150,29 @@ async def start_run(engine: Engine, request: web.Request, workflow_id: str, *, f
         return json_response({"runId": run_id, "workflowId": workflow_id,
                               "status": st.PENDING}, status=202)
     return json_response(presenters.run(state), status=200 if _terminal(state) else 202)
+
+
+async def start_with_file(engine: Engine, request: web.Request, workflow_id: str, *,
+                          field: str, wait: bool) -> web.Response:
+    """A multipart start: store the attachment, then start as JSON with its reference.
+
+    The workflow is looked up first, so a missing one stores nothing; a start
+    refused after the file was stored (here or by the run's owner) deletes it."""
+    tenant = principal_of(request).tenant
+    await find_workflow(engine, tenant, workflow_id)
+    form = await attachments.read_form(engine.files, tenant, request)
+    payload = attachments.run_input(form)
+    try:
+        response = await start_run(engine, request, workflow_id, field=field, wait=wait,
+                                   raw=attachments.json_body(field, payload), payload=payload,
+                                   forward_type="application/json")
+    except BaseException:
+        await attachments.discard(engine.files, tenant, form)
+        raise
+    if form.file is not None and (response.status >= 400 or attachments.names_another_file(
+            response, form.file.file_id)):  # refused, or a retry answered by the first run
+        await attachments.discard(engine.files, tenant, form)
+    return response
 
 
 async def _stored(engine: Engine, tenant: str, run_id: str) -> dict[str, Any] | None:
@@ -229,6 +260,9 @@ def register(engine: Engine) -> None:
     class Run(faust.web.View):
         @json_errors
         async def post(self, request: web.Request, workflow_id: str) -> web.Response:
+            if attachments.is_multipart(request):
+                return await start_with_file(engine, request, workflow_id, field="input",
+                                             wait=query_bool(request, "wait"))
             return await start_run(engine, request, workflow_id, field="input",
                                    wait=query_bool(request, "wait"))
 
@@ -236,12 +270,18 @@ def register(engine: Engine) -> None:
     class StartSync(faust.web.View):
         @json_errors
         async def post(self, request: web.Request, workflow_id: str) -> web.Response:
+            if attachments.is_multipart(request):
+                return await start_with_file(engine, request, workflow_id, field="data",
+                                             wait=True)
             return await start_run(engine, request, workflow_id, field="data", wait=True)
 
     @app.page("/api/workflow/start-async/{workflow_id}")
     class StartAsync(faust.web.View):
         @json_errors
         async def post(self, request: web.Request, workflow_id: str) -> web.Response:
+            if attachments.is_multipart(request):
+                return await start_with_file(engine, request, workflow_id, field="data",
+                                             wait=False)
             return await start_run(engine, request, workflow_id, field="data", wait=False)
 
     @app.page("/api/workflows/runs/{run_id}")

@@ -9,11 +9,11 @@ import uvloop
 from faust import Worker
 
 import api
-from streams import executor, expiry, gate, run_agent, timers
+from streams import executor, expiry, file_retention, gate, run_agent, timers
 from streams.control import agent as control_agent
 from streams.engine import Engine
 from streams.settings import Settings
-from streams.triggers import event_agents, ingest_topic, scheduler
+from streams.triggers import event_agents, ingest_topic, scheduler, uploads_topic
 from streams.webhooks import deliverer as webhook_deliverer
 from topics.admin import ensure_topics
 
@@ -26,6 +26,8 @@ def build(settings: Settings) -> Engine:
     control_agent.register(engine)
     event_agents.register(engine)  # platform-events, monitor-events -> runs
     ingest_topic.register(engine)
+    uploads_topic.register(engine)  # file_upload workflows from an upload gateway
+    file_retention.register(engine)
     gate.register(engine)
     webhook_deliverer.register(engine)
     scheduler.register(engine)

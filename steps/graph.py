@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from steps import concurrency, condition, registry
+from steps import concurrency, condition, file_trigger, registry
 from steps.base import Issue
 from steps.templates import TemplateError, check
 from steps.text_template import compile_text
@@ -322,6 +322,8 @@ def validate_workflow(body: Any) -> dict[str, Any]:
     trigger = body.get("trigger", {"type": "manual"})
     if not isinstance(trigger, dict) or not isinstance(trigger.get("type", "manual"), str):
         issues.append(Issue("trigger", "must be an object with a type"))
+    else:
+        issues.extend(file_trigger.issues(trigger))
     try:
         check(body.get("output"))
     except TemplateError as exc:

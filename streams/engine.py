@@ -74,6 +74,7 @@ class Engine:
         self.platform_events = self._topic(self.catalog.platform_events)
         self.monitor_events = self._topic(self.catalog.monitor_events)
         self.ingest = self._topic(self.catalog.ingest)
+        self.uploads = self._topic(self.catalog.uploads)
         self.run_gate = self._topic(self.catalog.run_gate)
         self.runs = self._table("runs", "run_state")
         self.timers = self._table("timers", "timer")

@@ -237,7 +237,11 @@ async def test_tenant_b_sees_nothing_of_tenant_a(worker: WorkerProcess, sink: An
     run_id = run["runId"]
     paused = (await http.post(f"{worker.url}/api/workflows/{wf}/run", headers=a,
                               json={"input": {"v": 2}})).json()["runId"]
-    routes = routes_with_ids(worker.url, wf, run_id)
+    stored = await http.post(f"{worker.url}/api/files", headers=a,
+                             files={"file": ("a.txt", b"tenant a's document")})
+    assert stored.status_code == 201, stored.text
+    file_id = stored.json()["fileId"]
+    routes = routes_with_ids(worker.url, wf, run_id, file_id)
     assert sum(1 for r in routes if r[3]) >= 30
     query = {"run_id": run_id, "workflow_id": wf, "workflowId": wf, "execution_id": run_id,
              "id": wf}
@@ -247,6 +251,7 @@ async def test_tenant_b_sees_nothing_of_tenant_a(worker: WorkerProcess, sink: An
         assert response.status_code < 500, (method, path, response.text)
         if response.status_code < 300:  # B's own (empty) lists, B's own new things
             assert wf not in response.text and run_id not in response.text, (method, path)
+            assert "tenant a's document" not in response.text, (method, path)
             assert paused not in response.text, (method, path)
         if names_a_thing:  # a route about A's workflow or run: as if it did not exist
             ghost = await http.request(
@@ -263,7 +268,8 @@ async def test_tenant_b_sees_nothing_of_tenant_a(worker: WorkerProcess, sink: An
             ).status_code == 200
 
 
-def routes_with_ids(base: str, wf: str, run_id: str) -> list[tuple[str, str, Any, bool]]:
+def routes_with_ids(base: str, wf: str, run_id: str, file_id: str = "nope"
+                    ) -> list[tuple[str, str, Any, bool]]:
     """Every operation of the OpenAPI description, with A's ids put into its path.
 
     (method, path, body, whether the path names one of A's things). Bodies and query
@@ -275,7 +281,7 @@ def routes_with_ids(base: str, wf: str, run_id: str) -> list[tuple[str, str, Any
     ids = {"workflow_id": wf, "workflowId": wf, "id": wf, "run_id": run_id,
            "runId": run_id, "step_id": "shape", "stepId": "shape", "key_id": "nope",
            "credential_id": "nope", "template_id": "tpl_nope", "integration_id": "nope",
-           "webhook_id": "nope", "token": "whk_nope"}
+           "webhook_id": "nope", "token": "whk_nope", "file_id": file_id}
     for path, item in spec["paths"].items():
         if "ingest" in path:
             continue
@@ -285,7 +291,7 @@ def routes_with_ids(base: str, wf: str, run_id: str) -> list[tuple[str, str, Any
         if "{" in concrete:
             raise AssertionError(f"no id for a parameter of {path}")
         names_a_thing = any(f"{{{n}}}" in path for n in ("workflow_id", "workflowId", "id",
-                                                           "run_id", "runId"))
+                                                           "run_id", "runId", "file_id"))
         for method in item:
             if method in ("get", "post", "put", "delete", "patch"):
                 body = {"runId": run_id, "workflowId": wf, "workflow_id": wf, "name": "x",

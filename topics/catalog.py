@@ -121,6 +121,14 @@ class Catalog:
                              "starts a run as POST /api/workflows/ingest/{token} does")
 
     @property
+    def uploads(self) -> TopicSpec:
+        return TopicSpec(self._name("uploads"), self.partitions, "tenant (utf-8, optional)",
+                         'json: {"tenant", "fileId", "workflowId"?, "input"?, '
+                         '"idempotencyKey"?} (README, Files)',
+                         doc="files an upload gateway stored (POST /api/files): each starts "
+                             "the tenant's file_upload workflows that take it")
+
+    @property
     def run_gate(self) -> TopicSpec:
         return TopicSpec(self._name("run-gate"), self.partitions,
                          "<tenant>/<workflow>/<concurrency key> (utf-8)", "avro:run_gate",
@@ -160,6 +168,6 @@ class Catalog:
     def all(self) -> list[TopicSpec]:
         return [self.run_commands, self.step_dispatch, self.run_events,
                 self.control_commands, self.workflow_events, self.dead_letters, self.ingest,
-                self.platform_events, self.monitor_events,
+                self.uploads, self.platform_events, self.monitor_events,
                 self.runs_changelog, self.timers_changelog, self.registry_changelog,
                 self.run_gate, self.gates_changelog, self.leader]

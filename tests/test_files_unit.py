@@ -1,0 +1,79 @@
+"""Pure parts of the files feature: trigger filters, upload records, the retention cutoff."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from pathlib import Path
+from types import SimpleNamespace
+
+import orjson
+import pytest
+
+from steps import file_trigger
+from steps.files import LocalFileStore, put_bytes
+from streams import file_retention
+from streams.triggers import uploads_topic
+
+
+def test_filters_are_checked_at_save_naming_the_field() -> None:
+    assert file_trigger.issues({"type": "file_upload"}) == []
+    assert file_trigger.issues({"type": "manual", "max_size": -1}) == []
+    ok = {"type": "file_upload", "content_types": ["application/pdf", "image/*", "text/csv"],
+          "max_size": 1000}
+    assert file_trigger.issues(ok) == []
+    for bad, field in [({"content_types": "application/pdf"}, "trigger.content_types"),
+                       ({"content_types": ["pdf"]}, "trigger.content_types"),
+                       ({"content_types": [1]}, "trigger.content_types"),
+                       ({"max_size": 0}, "trigger.max_size"),
+                       ({"max_size": True}, "trigger.max_size"),
+                       ({"max_size": "10"}, "trigger.max_size")]:
+        found = file_trigger.issues({"type": "file_upload", **bad})
+        assert [i.field for i in found] == [field], bad
+
+
+def test_filters_take_exact_types_families_and_sizes() -> None:
+    trigger = {"type": "file_upload", "content_types": ["application/pdf", "image/*"],
+               "max_size": 100}
+    assert file_trigger.refusal(trigger, "application/pdf", 100) is None
+    assert file_trigger.refusal(trigger, "image/png", 1) is None
+    assert file_trigger.refusal(trigger, "text/csv; charset=utf-8", 1)[:2] == (415, "file")
+    assert file_trigger.refusal(trigger, "imagex/png", 1)[:2] == (415, "file")
+    assert file_trigger.refusal(trigger, "application/pdf", 101)[:2] == (413, "file")
+    assert file_trigger.refusal({"type": "file_upload"}, "anything/else", 10**9) is None
+
+
+def test_upload_records_are_parsed_or_refused_with_a_reason() -> None:
+    file_id = str(uuid.uuid4())
+    parsed = uploads_topic.parse(orjson.dumps({"tenant": "acme", "fileId": file_id,
+                                               "input": {"a": 1}}))
+    assert (parsed.tenant, parsed.file_id, parsed.workflow_id, parsed.input) == \
+        ("acme", file_id, None, {"a": 1})
+    for raw, reason in [(b"nope", "not JSON"), (b"[]", "JSON object"),
+                        (orjson.dumps({"fileId": file_id}), "tenant"),
+                        (orjson.dumps({"tenant": "acme", "fileId": "../x"}), "fileId"),
+                        (orjson.dumps({"tenant": "acme", "fileId": file_id, "input": []}),
+                         "input"),
+                        (orjson.dumps({"tenant": "acme", "fileId": file_id,
+                                       "workflowId": ""}), "workflowId")]:
+        with pytest.raises(uploads_topic.BadRecord, match=reason):
+            uploads_topic.parse(raw)
+
+
+def test_retention_cutoff_is_the_history_retention() -> None:
+    assert file_retention.cutoff_ms(1, now=10 * 86400) == 9 * 86400 * 1000
+    assert file_retention.cutoff_ms(0.5, now=86400) == 43200 * 1000
+
+
+async def test_retention_pass_expires_old_files_and_logs_the_count(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    store = LocalFileStore(tmp_path)
+    ref = await put_bytes(store, "acme", b"old", name="old.txt")
+    engine = SimpleNamespace(files=store, settings=SimpleNamespace(history_retention_days=1))
+    with caplog.at_level(logging.INFO, logger="streams.file_retention"):
+        kept = await file_retention.expire_once(engine)  # type: ignore[arg-type]
+        assert kept == 0 and (await store.stat("acme", ref.file_id)).size == 3
+        gone = await file_retention.expire_once(  # two days on
+            engine, now=ref.created_ms / 1000 + 2 * 86400)  # type: ignore[arg-type]
+    assert gone == 1
+    assert "retention deleted 1 file" in caplog.text
