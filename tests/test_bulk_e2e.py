@@ -304,9 +304,10 @@ async def test_kill_9_mid_job_every_row_once(spawn_worker: Callable[..., WorkerP
     assert r.status_code == 201, r.text
     job_id = r.json()["id"]
     valid = sum(1 for i in range(2000) if i % 7 != 0)
-    await wait_job(http, first.url, job_id, frozenset({"processing", "completed"}),
-                   tenant=tenant)
+    at_kill = await wait_job(http, first.url, job_id, frozenset({"processing", "completed"}),
+                             tenant=tenant)
     second.kill()
+    assert at_kill["status"] == "processing" and at_kill["processed"] < 2000, at_kill
     second.start()
     done = await wait_job(http, first.url, job_id, timeout=180, tenant=tenant)
     assert done["status"] == "completed", done

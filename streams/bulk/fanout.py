@@ -10,6 +10,7 @@ failed results costing nothing, without a lookup.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from schemas import codec
@@ -34,7 +35,11 @@ async def produce_rows(engine: Engine, job_id: str, tenant: str, created: dict[s
     except (FileError, RowsError) as exc:
         raise FanOutFailed(f"the job's file could not be read: {exc}") from exc
     column, type_ = created["column"], created["type"]
-    topic = engine.bulk_rows
+    # The producer directly, not Faust's Topic.send: a send here is ~10x cheaper, and
+    # awaiting the delivery futures all at once (below) is what makes `created` safe to ack.
+    producer = engine.app.producer
+    topic = engine.catalog.bulk_rows.name
+    pending = []
     for row in table.rows:
         query: str | None = None
         error: str | None = None
@@ -44,8 +49,9 @@ async def produce_rows(engine: Engine, job_id: str, tenant: str, created: dict[s
             query = query_of(row, column)
             if not query:
                 query, error = None, f"line {row.line}: empty value"
-        await topic.send(key=f"{job_id}:{row.index}", value=_ROW.encode({
-            "job_id": job_id, "tenant": tenant, "type": type_, "index": row.index,
-            "query": query, "error": error}))
-    await engine.app.producer.flush()
+        pending.append(await producer.send(
+            topic, f"{job_id}:{row.index}".encode(), _ROW.encode({
+                "job_id": job_id, "tenant": tenant, "type": type_, "index": row.index,
+                "query": query, "error": error}), None, None, None))
+    await asyncio.gather(*pending)
     return len(table.rows)
