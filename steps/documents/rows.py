@@ -1,0 +1,432 @@
+"""Bulk CSV rows: read an uploaded file into numbered rows, pick the query column,
+write the results CSV.
+
+Pure (no Kafka, no HTTP): the bulk-job pipeline calls it on the upload and on the
+download. Rules (README "Bulk CSV rules"):
+
+* Encoding: UTF-8 (with or without BOM), UTF-16 (BOM, or the NUL pattern of
+  ASCII text without one), else charset-normalizer's pick (cp1252 for Latin-1).
+* Delimiter: `,` `;` tab `|`, chosen by csv.Sniffer on a sample when that choice
+  splits the sample's rows into a consistent count of cells, else the candidate
+  that does so best; a file with one column reads as comma-separated.
+* Header: the first non-blank row, unless one of its cells looks like a value
+  (an email, a URL or domain, an IP, a phone number): then the file has no
+  header and its columns are named column_1..n.
+* Rows: blank lines (and rows of empty cells) are skipped; a short row is padded
+  with empty cells, empty trailing cells beyond the header are dropped. A row
+  with more cells, a NUL, a stray quote or an unterminated quote at the end is
+  malformed: it keeps its index and line number with the reason, and the rest
+  of the file is read as usual.
+* At most `max_rows` data rows: the reader stops at the first one past the cap
+  (413) instead of parsing the whole file.
+* Results: csv.writer, QUOTE_MINIMAL, CRLF; every cell that a spreadsheet would
+  read as a formula is prefixed with an apostrophe (OWASP CSV injection).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import ipaddress
+import re
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from steps.documents.csvdoc import DELIMITERS, _keys
+from steps.documents.decode import _detected
+from steps.documents.shape import DocumentError
+
+MAX_ROWS = 10_000
+_SAMPLE_BYTES = 256 * 1024  # encoding detection
+_SNIFF_CHARS = 64 * 1024  # delimiter choice: this much text, at most _SNIFF_ROWS rows
+_SNIFF_ROWS = 200
+_SNIFFER_CHARS = 16 * 1024  # csv.Sniffer is regex-heavy: a smaller sample
+_CONSISTENT = 0.9  # share of sample rows with the usual cell count to trust a delimiter
+_DETECT_VALUES = 50  # auto-detection looks at this many values per column
+_CHUNK_ROWS = 500  # results_csv yields this many lines at a time
+
+
+class RowsError(ValueError):
+    """A file that cannot become a bulk job: .status 400 or 413, .field file or column."""
+
+    def __init__(self, status: int, field: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.field = field
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    index: int  # 0-based data row index (header excluded), in input order
+    line: int  # 1-based line of the file where the record starts
+    values: tuple[str, ...]  # the cells, padded to the header; () when malformed
+    error: str | None  # why the row is malformed, else None
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    columns: tuple[str, ...]
+    rows: tuple[Row, ...]
+    encoding: str
+    delimiter: str
+    has_header: bool = True
+
+
+# --- value shapes: the header rule and column auto-detection ---------------------------
+
+_EMAIL = re.compile(r"[^@\s,;<>\"]+@[^@\s,;<>\"]+\.[^@\s.,;<>\"]{2,}")
+_DOMAIN = re.compile(
+    r"(?:https?://)?(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+(?:[a-z]{2,63}|xn--[a-z0-9-]+)"
+    r"\.?(?::\d{1,5})?(?:[/?#]\S*)?", re.IGNORECASE)
+_PHONE = re.compile(r"\+?[\d\s().\-/]{7,24}")
+_LETTER = re.compile(r"[^\W\d_]")
+
+
+def _is_email(value: str) -> bool:
+    return _EMAIL.fullmatch(value) is not None
+
+
+def _is_domain(value: str) -> bool:
+    return "@" not in value and _DOMAIN.fullmatch(value) is not None
+
+
+def _is_ip(value: str) -> bool:
+    if not (":" in value or value[:1].isdigit()):
+        return False
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_phone(value: str) -> bool:
+    if _PHONE.fullmatch(value) is None:
+        return False
+    digits = sum(c.isdigit() for c in value)
+    return 7 <= digits <= 15 and not _is_ip(value)
+
+
+def _is_company(value: str) -> bool:
+    return (_LETTER.search(value) is not None and not _is_email(value)
+            and not _is_domain(value) and not _is_ip(value))
+
+
+def _looks_like_value(value: str) -> bool:
+    """A cell no header would hold: the rule that makes a file header-less."""
+    value = value.strip()
+    return bool(value) and (_is_email(value) or _is_domain(value) or _is_ip(value)
+                            or _is_phone(value))
+
+
+_SHAPES = {
+    "email": (_is_email,),
+    "phone": (_is_phone,),
+    "company": (_is_company,),
+    "domain": (_is_domain,),
+    "ip": (_is_ip,),
+    "darkweb": (_is_email, _is_domain),
+}
+
+_EMAIL_NAMES = ("email", "emailaddress", "mail", "emails", "email_address", "e-mail")
+_DOMAIN_NAMES = ("domain", "website", "url", "host", "site", "domainname", "hostname")
+_NAMES: dict[str, tuple[str, ...]] = {
+    "email": _EMAIL_NAMES,
+    "phone": ("phone", "phonenumber", "mobile", "tel", "telephone", "cell", "mobilephone"),
+    "company": ("company", "companyname", "organization", "organisation", "name"),
+    "domain": _DOMAIN_NAMES,
+    "ip": ("ip", "ipaddress", "address", "ipv4", "ipv6"),
+    "darkweb": _EMAIL_NAMES + _DOMAIN_NAMES,
+}
+
+
+def _norm(name: str) -> str:
+    """Header names compared without case, spaces, dashes or underscores: `E-Mail Address`
+    matches `email_address`."""
+    return re.sub(r"[^0-9a-z]", "", name.strip().lower())
+
+
+# --- reading ---------------------------------------------------------------------------
+
+
+def _encoding(data: bytes) -> str:
+    """The codec for the whole file (UTF-16 and UTF-8 BOMs are consumed by the codec)."""
+    if data.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    if data.isascii() and b"\x00" not in data[:_SAMPLE_BYTES]:
+        return "utf-8"
+    sample = data[:_SAMPLE_BYTES]
+    if b"\x00" in sample:
+        head = sample[:4096]
+        odd, even = head[1::2].count(0), head[0::2].count(0)
+        if odd > len(head) // 4 and even < odd // 8:
+            return "utf-16-le"
+        if even > len(head) // 4 and odd < even // 8:
+            return "utf-16-be"
+    try:
+        data.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    if sample.count(0) > len(sample) // 10:
+        raise RowsError(400, "file", "the file is binary, not CSV text")
+    try:
+        return _detected(sample.replace(b"\x00", b""))
+    except DocumentError as exc:
+        raise RowsError(400, "file", str(exc)) from None
+
+
+def _delimiter(sample: str) -> str:
+    """Sniffer's pick when it splits the sample consistently, else the most consistent."""
+    if "\n" in sample[:-1]:
+        sample = sample[: sample.rfind("\n", 0, len(sample) - 1) + 1]  # no cut last line
+    scores: dict[str, tuple[float, int]] = {}
+    for delimiter in DELIMITERS:
+        counts = []
+        reader = csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter)
+        try:
+            for cells in reader:
+                if any(c.strip() for c in cells):
+                    counts.append(len(cells))
+                    if len(counts) >= _SNIFF_ROWS:
+                        break
+        except csv.Error:
+            pass
+        if not counts:
+            continue
+        width, seen = Counter(counts).most_common(1)[0]
+        if width > 1:
+            scores[delimiter] = (seen / len(counts), width)
+    try:
+        sniffed = csv.Sniffer().sniff(sample[:_SNIFFER_CHARS], delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        sniffed = None
+    if sniffed in scores and scores[sniffed][0] >= _CONSISTENT:
+        return sniffed
+    if not scores:
+        return ","
+    best = max(scores, key=lambda d: scores[d])
+    return best if scores[best][0] >= 0.5 else ","
+
+
+class _Dialect(csv.Dialect):
+    delimiter = ","
+    quotechar = '"'
+    doublequote = True
+    skipinitialspace = False
+    lineterminator = "\r\n"
+    quoting = csv.QUOTE_MINIMAL
+    strict = True  # a stray quote or an unterminated one is an error, per record
+
+
+_Record = tuple[int, list[str] | None, str | None]  # (start line, cells, error)
+
+
+def _records(text: io.TextIOBase, delimiter: str) -> Iterator[_Record]:
+    """(start line, cells or None, error) per non-blank record; the reader goes on after
+    a malformed record (csv resets its state at the next line)."""
+    reader = csv.reader(text, _Dialect, delimiter=delimiter)
+    while True:
+        start = reader.line_num + 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            reason = str(exc)
+            if "unexpected end of data" in reason:
+                reason = "an unterminated quote (the record runs to the end of the file)"
+            elif "expected after" in reason:
+                reason = "a stray quote after a quoted cell"
+            yield start, None, reason
+            continue
+        except UnicodeDecodeError as exc:
+            raise RowsError(400, "file", f"the file does not decode as {exc.encoding}") from None
+        if not cells or not any(c.strip() for c in cells):
+            continue  # blank line, or a row of empty cells
+        yield start, cells, None
+
+
+def read_rows(data: bytes, *, max_rows: int = MAX_ROWS) -> Table:
+    """The file as numbered rows; RowsError for an empty file or one over max_rows."""
+    if not data.strip(b" \t\r\n\x00\xef\xbb\xbf\xff\xfe"):
+        raise RowsError(400, "file", "the file is empty")
+    encoding = _encoding(data)
+    sample = data[:_SNIFF_CHARS * 2].decode(encoding, errors="ignore")[:_SNIFF_CHARS]
+    delimiter = _delimiter(sample)
+    stream = io.TextIOWrapper(io.BytesIO(data), encoding=encoding, errors="replace",
+                              newline="")
+    records = _records(stream, delimiter)
+    first = next(records, None)
+    if first is None:
+        raise RowsError(400, "file", "the file is empty")
+    line, cells, error = first
+    if cells is None:
+        raise RowsError(400, "file", f"the first row (line {line}) is not readable: {error}")
+    has_header = not any(_looks_like_value(c) for c in cells)
+    if has_header:
+        columns = tuple(_keys(cells))
+        pending: list[_Record] = []
+    else:
+        columns = tuple(f"column_{i}" for i in range(1, len(cells) + 1))
+        pending = [first]
+    width = len(columns)
+    rows: list[Row] = []
+    for line, cells, error in _chain(pending, records):
+        if len(rows) >= max_rows:
+            raise RowsError(413, "file", f"the file has more than {max_rows:,} rows "
+                                         f"(the limit is {max_rows:,})")
+        values: tuple[str, ...] = ()
+        if cells is not None:
+            if len(cells) > width:
+                extra = cells[width:]
+                if any(c.strip() for c in extra):
+                    error = f"has {len(cells)} cells, the header has {width}"
+                else:
+                    cells = cells[:width]
+            if error is None:
+                if any("\x00" in c for c in cells):
+                    error = "contains a NUL character"
+                else:
+                    if len(cells) < width:
+                        cells = cells + [""] * (width - len(cells))
+                    values = tuple(cells)
+        rows.append(Row(len(rows), line, values, error))
+    if not rows:
+        raise RowsError(400, "file", "the file has a header row but no data rows")
+    return Table(columns, tuple(rows), encoding, delimiter, has_header)
+
+
+def _chain(pending: list[_Record], records: Iterator[_Record]) -> Iterator[_Record]:
+    yield from pending
+    yield from records
+
+
+# --- the query column ------------------------------------------------------------------
+
+
+def pick_column(table: Table, lookup_type: str, column: str | None) -> int:
+    """The index of the column of queries: `column` by name, else a header named for the
+    type, else the column whose first values mostly have the type's shape."""
+    if column is not None and column.strip():
+        wanted = column.strip().casefold()
+        for i, name in enumerate(table.columns):
+            if name.strip().casefold() == wanted:
+                return i
+        raise RowsError(400, "column", f"column {column.strip()!r} not found; the file has: "
+                                       f"{', '.join(table.columns)}")
+    if lookup_type not in _SHAPES:
+        raise RowsError(400, "column", f"no column can be detected for type {lookup_type!r}")
+    if table.has_header:
+        normed = [_norm(name) for name in table.columns]
+        for alias in _NAMES[lookup_type]:
+            if _norm(alias) in normed:
+                return normed.index(_norm(alias))
+    shapes = _SHAPES[lookup_type]
+    best, best_share = -1, 0.5
+    for i in range(len(table.columns)):
+        values = _first_values(table, i)
+        if not values:
+            continue
+        share = sum(any(s(v) for s in shapes) for v in values) / len(values)
+        if share > best_share:
+            best, best_share = i, share
+    if best < 0:
+        raise RowsError(400, "column", f"no column looks like {lookup_type} values (the file "
+                                       f"has: {', '.join(table.columns)}); name one with "
+                                       "`column`")
+    return best
+
+
+def _first_values(table: Table, column: int) -> list[str]:
+    values: list[str] = []
+    for row in table.rows:
+        value = query_of(row, column)
+        if value is not None:
+            values.append(value)
+            if len(values) >= _DETECT_VALUES:
+                break
+    return values
+
+
+def query_of(row: Row, column: int) -> str | None:
+    """The trimmed cell, or None when the row is malformed or the cell missing or empty."""
+    if row.error is not None or column >= len(row.values):
+        return None
+    return row.values[column].strip() or None
+
+
+# --- writing the results ---------------------------------------------------------------
+
+_FORMULA = frozenset("=+-@\t\r")
+
+
+def neutralise(cell: str) -> str:
+    """OWASP CSV injection: a cell a spreadsheet would run as a formula gets an apostrophe."""
+    if cell and (cell[0] in _FORMULA or (cell[0] == " " and cell.lstrip(" ")[:1] in _FORMULA)):
+        return "'" + cell
+    return cell
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str).decode()
+
+
+def _header(columns: Sequence[str], result_fields: Sequence[str]) -> list[str]:
+    """Input columns, then result fields and `error`, renamed (`_2`) where they collide."""
+    names = list(columns)
+    for name in [*result_fields, "error"]:
+        key, n = name, 2
+        while key in names:
+            key, n = f"{name}_{n}", n + 1
+        names.append(key)
+    return names
+
+
+def results_csv(table: Table, result_fields: Sequence[str],
+                results: Mapping[int, Mapping[str, Any] | None],
+                errors: Mapping[int, str] | None = None) -> Iterator[str]:
+    """CSV text chunks, header first: each input row (in input order) with the lookup's
+    fields and an `error` cell (a malformed row: its line and reason)."""
+    errors = errors or {}
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+    writer.writerow([neutralise(c) for c in _header(table.columns, result_fields)])
+    width = len(table.columns)
+    blank = [""] * width
+    fields = list(result_fields)
+    for n, row in enumerate(table.rows, 1):
+        cells = [neutralise(c) for c in row.values] if row.values else list(blank)
+        result = results.get(row.index)
+        if result:
+            cells.extend(neutralise(_cell(result.get(f))) for f in fields)
+        else:
+            cells.extend("" for _ in fields)
+        if row.error is not None:
+            error = f"line {row.line}: {row.error}"
+        else:
+            error = errors.get(row.index) or ""
+        cells.append(neutralise(error))
+        writer.writerow(cells)
+        if n % _CHUNK_ROWS == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    rest = buffer.getvalue()
+    if rest:
+        yield rest
