@@ -431,3 +431,16 @@ def test_oversized_cell_is_a_malformed_row() -> None:
     assert [r.line for r in table.rows] == [2, 3]
     assert "longer than 131,072 characters" in (table.rows[0].error or "")
     assert table.rows[1].values == ("b@example.com", "ok")
+
+
+@pytest.mark.parametrize(("data", "has_header"), [
+    (b"first.name,last.name\nJohn,Smith\nJane,Doe\n", True),  # domain-shaped header names
+    (b"contact.email\na@example.com\nb@example.com\n", True),
+    (b"example.com\nexample.org\nsub.example.net\n", False),
+    (b"a@example.com\n", False),  # one row: its shape alone decides
+    (b"8.8.8.8,dns\n1.1.1.1,dns\n", False),
+    (b"id,1234567\nx,y\n", True),  # a number over text is a header cell
+])
+def test_header_rule_compares_the_first_row_with_the_rows_below(data: bytes,
+                                                                 has_header: bool) -> None:
+    assert read_rows(data).has_header is has_header

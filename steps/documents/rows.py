@@ -10,8 +10,8 @@ download. Rules (README "Bulk CSV rules"):
   splits the sample's rows into a consistent count of cells, else the candidate
   that does so best; a file with one column reads as comma-separated.
 * Header: the first non-blank row, unless one of its cells looks like a value
-  (an email, a URL or domain, an IP, a phone number): then the file has no
-  header and its columns are named column_1..n.
+  (an email, a URL or domain, an IP, a phone number) as most cells below it in
+  its column do: then the file has no header and its columns are column_1..n.
 * Rows: blank lines (and rows of empty cells) are skipped; a short row is padded
   with empty cells, empty trailing cells beyond the header are dropped. A row
   with more cells, a NUL, a stray quote or an unterminated quote at the end is
@@ -117,11 +117,41 @@ def _is_company(value: str) -> bool:
             and not _is_domain(value) and not _is_ip(value))
 
 
-def _looks_like_value(value: str) -> bool:
-    """A cell no header would hold: the rule that makes a file header-less."""
-    value = value.strip()
-    return bool(value) and (_is_email(value) or _is_domain(value) or _is_ip(value)
-                            or _is_phone(value))
+_VALUE_SHAPES = (_is_email, _is_domain, _is_ip, _is_phone)
+
+
+def _is_data_row(first: list[str], following: list[list[str]]) -> bool:
+    """The header rule: the first row is data when one of its cells has a value's shape
+    (email, URL or domain, IP, phone) that also fits most of the values below it in its
+    column (all of them when the file has one row). So `first.name` over names, a
+    domain-shaped header, stays a header, while `example.com` over domains does not."""
+    for i, cell in enumerate(first):
+        cell = cell.strip()
+        if not cell:
+            continue
+        for shape in _VALUE_SHAPES:
+            if not shape(cell):
+                continue
+            below = [r[i].strip() for r in following if i < len(r) and r[i].strip()]
+            if not below or sum(map(shape, below)) * 2 > len(below):
+                return True
+    return False
+
+
+def _sample_rows(sample: str, delimiter: str) -> list[list[str]]:
+    """The sample's non-blank rows after the first (the header rule's evidence)."""
+    if not sample.endswith("\n") and "\n" in sample:
+        sample = sample[: sample.rfind("\n", 0, len(sample) - 1) + 1]
+    rows: list[list[str]] = []
+    try:
+        for cells in csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter):
+            if any(c.strip() for c in cells):
+                rows.append(cells)
+                if len(rows) > _DETECT_VALUES:
+                    break
+    except csv.Error:
+        pass
+    return rows[1:]
 
 
 _SHAPES = {
@@ -185,7 +215,7 @@ def _encoding(data: bytes) -> str:
 
 def _delimiter(sample: str) -> str:
     """Sniffer's pick when it splits the sample consistently, else the most consistent."""
-    if "\n" in sample[:-1]:
+    if not sample.endswith("\n") and "\n" in sample:
         sample = sample[: sample.rfind("\n", 0, len(sample) - 1) + 1]  # no cut last line
     scores: dict[str, tuple[float, int]] = {}
     for delimiter in DELIMITERS:
@@ -279,7 +309,7 @@ def read_rows(data: bytes, *, max_rows: int = MAX_ROWS) -> Table:
             if cells is None or error is not None:
                 raise RowsError(400, "file", f"the first row (line {line}) is not readable: "
                                              f"{error}")
-            has_header = not any(_looks_like_value(c) for c in cells)
+            has_header = not _is_data_row(cells, _sample_rows(sample, delimiter))
             if has_header:
                 columns = tuple(_keys(cells))
                 width = len(columns)
