@@ -394,12 +394,19 @@ def query_of(row: Row, column: int) -> str | None:
 # --- writing the results ---------------------------------------------------------------
 
 _FORMULA = frozenset("=+-@\t\r")
+_SIGNED_NUMBER = re.compile(r"[+-][0-9][0-9 ().-]*")
 _RISKY = _FORMULA | {" "}  # the first characters worth a closer look
 
 
 def neutralise(cell: str) -> str:
-    """OWASP CSV injection: a cell a spreadsheet would run as a formula gets an apostrophe."""
+    """OWASP CSV injection: a cell a spreadsheet would run as a formula gets an apostrophe.
+
+    A signed number or phone number (`+49 30 1234`, `-12.5`: sign, digits, spaces, dots,
+    dashes, parentheses only) can name no function or cell, so it is left as written:
+    a phone lookup's results would otherwise all read `'+...`."""
     if cell and (cell[0] in _FORMULA or (cell[0] == " " and cell.lstrip(" ")[:1] in _FORMULA)):
+        if _SIGNED_NUMBER.fullmatch(cell):
+            return cell
         return "'" + cell
     return cell
 
