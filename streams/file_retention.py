@@ -2,7 +2,9 @@
 
 A file is what a run's input names (`attachment`, `fileId`); once the run's
 history is gone, nothing can name it any more, so keeping it would only keep
-customer documents longer than promised. Every worker runs the task (soon
+customer documents longer than promised. The clock starts at the upload (a file
+records no runs), so a run still live a whole retention period after its file was
+uploaded loses it: README "Files" states the rule. Every worker runs the task (soon
 after start, then every 10 minutes): `expire` is idempotent, so workers
 sharing a store only repeat each other's work, and workers with their own
 local folders each clean theirs.

@@ -6,12 +6,13 @@ import logging
 import uuid
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import orjson
 import pytest
 
 from steps import file_trigger
-from steps.files import LocalFileStore, put_bytes
+from steps.files import FileError, LocalFileStore, put_bytes
 from streams import file_retention
 from streams.triggers import uploads_topic
 
@@ -77,3 +78,35 @@ async def test_retention_pass_expires_old_files_and_logs_the_count(
             engine, now=ref.created_ms / 1000 + 2 * 86400)  # type: ignore[arg-type]
     assert gone == 1
     assert "retention deleted 1 file" in caplog.text
+
+
+class _BrokenStore:
+    """A store that fails the way an unreachable S3 endpoint or a bad object does."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+        self.calls = 0
+
+    async def stat(self, tenant: str, file_id: str) -> Any:
+        self.calls += 1
+        raise self.error
+
+
+async def test_uploads_agent_dead_letters_a_store_outage_instead_of_crashing(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`handle` must not raise (the agent would end and the partition stall): a store down
+    past the retries, or a file without a readable description, is a dead letter."""
+    monkeypatch.setattr(uploads_topic, "STORE_RETRY_SECONDS", 0.0)
+    upload = uploads_topic.Upload("acme", str(uuid.uuid4()), None, {}, None)
+    for error, reason in [(ConnectionError("endpoint http://10.0.0.1 down"), "unavailable"),
+                          (FileError("no readable description"), "cannot be used")]:
+        letters: list[str] = []
+
+        async def dead_letter(event: Any, why: str, letters: list[str] = letters) -> None:
+            letters.append(why)
+        store = _BrokenStore(error)
+        engine = SimpleNamespace(files=store, dead_letter=dead_letter)
+        started = await uploads_topic.handle(engine, object(), upload)  # type: ignore[arg-type]
+        assert started == 0 and len(letters) == 1 and reason in letters[0], letters
+        assert "fileId" in letters[0] and "10.0.0.1" not in letters[0]
+    assert store.calls == 1  # a FileError is not retried
