@@ -11,8 +11,10 @@ from typing import Any
 import orjson
 import pytest
 
+from history import open_database, projection
+from schemas import run_events as ev
 from steps import file_trigger
-from steps.files import FileError, LocalFileStore, put_bytes
+from steps.files import FileError, FileNotFound, LocalFileStore, put_bytes
 from streams import file_retention
 from streams.triggers import uploads_topic
 
@@ -66,18 +68,35 @@ def test_retention_cutoff_is_the_history_retention() -> None:
     assert file_retention.cutoff_ms(0.5, now=86400) == 43200 * 1000
 
 
-async def test_retention_pass_expires_old_files_and_logs_the_count(
+async def test_retention_keeps_files_a_run_in_history_names(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    store = LocalFileStore(tmp_path)
-    ref = await put_bytes(store, "acme", b"old", name="old.txt")
-    engine = SimpleNamespace(files=store, settings=SimpleNamespace(history_retention_days=1))
-    with caplog.at_level(logging.INFO, logger="streams.file_retention"):
-        kept = await file_retention.expire_once(engine)  # type: ignore[arg-type]
-        assert kept == 0 and (await store.stat("acme", ref.file_id)).size == 3
-        gone = await file_retention.expire_once(  # two days on
-            engine, now=ref.created_ms / 1000 + 2 * 86400)  # type: ignore[arg-type]
-    assert gone == 1
-    assert "retention deleted 1 file" in caplog.text
+    store = LocalFileStore(tmp_path / "files")
+    history = open_database(f"sqlite:///{tmp_path / 'history.sqlite3'}")
+    named = await put_bytes(store, "acme", b"named", name="named.pdf")
+    loose = await put_bytes(store, "acme", b"loose", name="loose.txt")
+    started = ev.decode(ev.encode(
+        run_id="r1", sequence=1, type=ev.RUN_STARTED, tenant="acme", workflow_id="wf",
+        workflow_version=1, time_ms=named.created_ms, data={
+            "trigger": "manual", "input": {"attachment": named.to_json()},
+            "idempotencyKey": None, "createdMs": named.created_ms}))
+    history.write_now(lambda tx: projection.apply_batch(tx, [started], {}))
+    engine = SimpleNamespace(files=store, history=history,
+                             settings=SimpleNamespace(history_retention_days=1))
+    later = named.created_ms / 1000 + 2 * 86400  # two days on: both past retention
+    try:
+        with caplog.at_level(logging.INFO, logger="streams.file_retention"):
+            assert await file_retention.expire_once(engine) == 0  # type: ignore[arg-type]
+            assert await file_retention.expire_once(engine, now=later) == 1  # type: ignore[arg-type]
+        assert "retention deleted 1 file" in caplog.text
+        assert (await store.stat("acme", named.file_id)).size == 5  # its run is in history
+        with pytest.raises(FileNotFound):
+            await store.stat("acme", loose.file_id)
+        history.write_now(lambda tx: projection.delete_run(tx, "acme", "r1"))
+        assert await file_retention.expire_once(engine, now=later) == 1  # type: ignore[arg-type]
+        with pytest.raises(FileNotFound):
+            await store.stat("acme", named.file_id)
+    finally:
+        history.close()
 
 
 class _BrokenStore:
