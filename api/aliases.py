@@ -11,7 +11,8 @@ lives here, so a fix in a canonical handler fixes its aliases too.
   `trigger_config` + `enabled` (`normalize_body`, called by the canonical
   create/update); workflows answer with `trigger_type`, `trigger_config`,
   `created_at` too (api/presenters.py); `GET /api/workflows` adds a `workflows`
-  key; `POST /api/workflows/{id}/execute` (`trigger_data`) starts a run.
+  key; `POST /api/workflows/{id}/execute` (`trigger_data`, or multipart with the
+  file in `attachment` like the other start routes) starts a run.
 - 004: `/api/v4/workflows...` with PascalCase fields and enum numbers
   (event types, action types, run statuses). Workflow and step ids are
   hopflow's strings. `DELETE /api/v4/workflows/{id}` removes the workflow for
@@ -35,7 +36,7 @@ import faust
 import orjson
 from aiohttp import web
 
-from api import run_queries, runs, test_runs, workflow_steps, workflows
+from api import attachments, run_queries, runs, test_runs, workflow_steps, workflows
 from api.auth import require
 from api.errors import ApiError, json_errors, renamed_fields
 from api.presenters import iso
@@ -462,6 +463,10 @@ def register(engine: Engine) -> None:
         @json_errors
         async def post(self, request: web.Request, workflow_id: str) -> web.Response:
             started = now_ms()
+            if attachments.is_multipart(request):  # 003's attachment, as on the start routes
+                response = await runs.start_with_file(engine, request, workflow_id,
+                                                      field="trigger_data", wait=False)
+                return _answer(response, lambda b: execution_002(b, started))
             response = await runs.start_run(engine, request, workflow_id,
                                             field="trigger_data", wait=False)
             return _answer(response, lambda b: execution_002(b, started))

@@ -820,7 +820,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     # -- reference 002
     Endpoint("POST", WF + "/execute", "Start a run (002)", "reference 002",
              {200: ref("Execution002"), 202: ref("Execution002")},
-             params=START[2:], body=_body(trigger_data=OBJ), errors=(409, 429, 503, 504)),
+             params=START[2:], body=_body(trigger_data=OBJ), errors=(409, 429, 503, 504),
+             form=ATTACHMENT_FORM),
     # -- reference 004
     Endpoint("GET", V4, "List workflows (004)", "reference 004",
              {200: arr(ref("Workflow004"))},

@@ -8,6 +8,7 @@ in the caller's transaction, next to the rows they produced.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from schemas import workflow_events as we
 
 HOUR_MS = 3600 * 1000
 _TERMINAL_SQL = "('completed', 'failed', 'cancelled', 'terminated')"
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _COUNTER = {st.COMPLETED: "completed", st.FAILED: "failed", st.CANCELLED: "cancelled",
             st.TERMINATED: "cancelled"}
 
@@ -210,12 +212,35 @@ def _started(tx: Tx, event: dict[str, Any], pending: _Pending) -> int:
         (event["subject"], tenant, workflow_id, event["workflowversion"], data["trigger"],
          st.RUNNING, _json(data["input"]), data.get("idempotencyKey"), data.get("bodyHash"),
          created, created, event["sequence"]))
+    if inserted:
+        for file_id in file_ids(data["input"]):
+            tx.execute("INSERT INTO run_files (tenant, file_id, run_id) VALUES (?, ?, ?) "
+                       "ON CONFLICT (tenant, file_id, run_id) DO NOTHING",
+                       (tenant, file_id, event["subject"]))
     if inserted and data["trigger"] != ev.TEST_TRIGGER:  # test runs stay out of health
         pending.count(tenant, workflow_id, created, "started", 0)
         pending.started(tenant, workflow_id, created)
         _audit(tx, event, "ran", data.get("actor"), {"runId": event["subject"],
                                                      "trigger": data["trigger"]})
     return inserted
+
+
+def file_ids(value: Any, depth: int = 0) -> set[str]:
+    """The `fileId`s a run's input names (`input.attachment.fileId`, `input.fileId`, ...).
+
+    Two levels deep: where attachments and file_upload triggers put their references.
+    Only canonical UUIDs count (what a file store names a file by)."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in ("fileId", "file_id") and isinstance(item, str) and _UUID.fullmatch(item):
+                found.add(item)
+            elif depth < 2 and isinstance(item, dict | list):
+                found |= file_ids(item, depth + 1)
+    elif isinstance(value, list) and depth < 2:
+        for item in value[:100]:
+            found |= file_ids(item, depth + 1)
+    return found
 
 
 def _audit(tx: Tx, event: dict[str, Any], action: str, actor: str | None,
@@ -317,6 +342,7 @@ def delete_run(tx: Tx, tenant: str, run_id: str, pending: _Pending | None = None
         duration = (ended - created) if status == st.COMPLETED else 0
         pending.count(tenant, workflow_id, created, _COUNTER[status], duration, delta=-1)
     tx.execute("DELETE FROM step_executions WHERE run_id = ?", (run_id,))
+    tx.execute("DELETE FROM run_files WHERE run_id = ?", (run_id,))
     return tx.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
 
 
@@ -326,6 +352,8 @@ def delete_workflow(tx: Tx, deleted: WorkflowDeleted) -> int:
                "VALUES (?, ?, ?) ON CONFLICT (tenant, workflow_id) "
                "DO UPDATE SET deleted_ms = excluded.deleted_ms", (*key, deleted.ts_ms))
     tx.execute("DELETE FROM step_executions WHERE run_id IN (SELECT run_id FROM runs "
+               "WHERE tenant = ? AND workflow_id = ?)", key)
+    tx.execute("DELETE FROM run_files WHERE run_id IN (SELECT run_id FROM runs "
                "WHERE tenant = ? AND workflow_id = ?)", key)
     removed = tx.execute("DELETE FROM runs WHERE tenant = ? AND workflow_id = ?", key)
     tx.execute("DELETE FROM run_stats_hourly WHERE tenant = ? AND workflow_id = ?", key)
@@ -341,6 +369,7 @@ def expire(tx: Tx, before_ms: int, batch: int = 5000) -> int:
         return 0
     marks = ", ".join("?" * len(ids))
     tx.execute(f"DELETE FROM step_executions WHERE run_id IN ({marks})", ids)
+    tx.execute(f"DELETE FROM run_files WHERE run_id IN ({marks})", ids)
     removed = tx.execute(f"DELETE FROM runs WHERE run_id IN ({marks})", ids)
     tx.execute("DELETE FROM run_stats_hourly WHERE hour_ms < ?", (before_ms - HOUR_MS,))
     return removed

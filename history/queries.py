@@ -186,3 +186,15 @@ def usage(tx: Tx, tenant: str, first_day: str, last_day: str) -> list[tuple[str,
     return [(r[0], r[1], int(r[2]), int(r[3])) for r in tx.all(
         "SELECT day, step_type, credits, calls FROM usage_daily WHERE tenant = ? AND "
         "day >= ? AND day <= ? ORDER BY day, step_type", (tenant, first_day, last_day))]
+
+
+def files_in_use(tx: Tx, tenant: str, file_ids: Sequence[str]) -> set[str]:
+    """Which of these files a run in history names (file retention keeps those)."""
+    found: set[str] = set()
+    for start in range(0, len(file_ids), 500):
+        chunk = list(file_ids[start:start + 500])
+        marks = ", ".join("?" * len(chunk))
+        found |= {row[0] for row in tx.all(
+            f"SELECT DISTINCT file_id FROM run_files WHERE tenant = ? AND file_id IN ({marks})",
+            (tenant, *chunk))}
+    return found

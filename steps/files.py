@@ -22,7 +22,7 @@ import re
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
@@ -67,6 +67,20 @@ class FileRef:
                 "contentType": self.content_type, "sha256": self.sha256}
 
 
+InUse = Callable[[str, list[str]], Awaitable[set[str]]]
+
+
+async def expirable(old: dict[str, list[str]], in_use: InUse | None) -> dict[str, list[str]]:
+    """Per tenant, the old file ids nothing keeps (`in_use` asked once per tenant)."""
+    if in_use is None:
+        return old
+    kept: dict[str, list[str]] = {}
+    for tenant, ids in old.items():
+        keep = await in_use(tenant, ids)
+        kept[tenant] = [file_id for file_id in ids if file_id not in keep]
+    return kept
+
+
 class FileStore(Protocol):
     """Tenant-scoped file storage (local folder, S3)."""
 
@@ -86,8 +100,11 @@ class FileStore(Protocol):
 
     async def delete(self, tenant: str, file_id: str) -> bool: ...
 
-    async def expire(self, before_ms: int) -> int:
-        """Delete every file created before `before_ms` (history retention); how many."""
+    async def expire(self, before_ms: int, in_use: InUse | None = None) -> int:
+        """Delete the files created before `before_ms` that `in_use` does not keep; how many.
+
+        `in_use(tenant, file_ids)` answers which of them something still names (a run in
+        history): those stay."""
         ...
 
 
@@ -242,13 +259,16 @@ class LocalFileStore:
         body.unlink(missing_ok=True)
         return existed
 
-    async def expire(self, before_ms: int) -> int:
-        return await asyncio.to_thread(self._expire, before_ms)
+    async def expire(self, before_ms: int, in_use: InUse | None = None) -> int:
+        old = await asyncio.to_thread(self._older_than, before_ms)
+        doomed = await expirable(old, in_use)
+        return await asyncio.to_thread(self._remove, doomed)
 
-    def _expire(self, before_ms: int) -> int:
-        removed = 0
+    def _older_than(self, before_ms: int) -> dict[str, list[str]]:
+        """Per tenant folder, the ids of files created before the cut-off (and stale temps)."""
+        old: dict[str, list[str]] = {}
         if not self.root.is_dir():
-            return 0
+            return old
         for folder in self.root.iterdir():
             if not folder.is_dir() or not _TENANT.match(folder.name):
                 continue
@@ -260,12 +280,20 @@ class LocalFileStore:
                 if created == 0:  # written before created_ms existed: the sidecar's mtime
                     created = int(meta.stat().st_mtime * 1000)
                 if created < before_ms:
-                    meta.unlink(missing_ok=True)
-                    (folder / meta.stem).unlink(missing_ok=True)
-                    removed += 1
+                    old.setdefault(folder.name, []).append(meta.stem)
             for tmp in folder.glob(".tmp-*"):  # a writer that died mid-upload
                 if tmp.stat().st_mtime * 1000 < before_ms:
                     tmp.unlink(missing_ok=True)
+        return old
+
+    def _remove(self, doomed: dict[str, list[str]]) -> int:
+        removed = 0
+        for tenant, ids in doomed.items():
+            for file_id in ids:
+                body, meta = self._paths(tenant, file_id)
+                meta.unlink(missing_ok=True)  # the sidecar first: gone for readers
+                body.unlink(missing_ok=True)
+                removed += 1
         return removed
 
 

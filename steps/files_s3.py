@@ -38,8 +38,10 @@ from steps.files import (
     FileNotFound,
     FileRef,
     FileTooLarge,
+    InUse,
     check_file_id,
     check_tenant,
+    expirable,
     guess_type,
     now_ms,
 )
@@ -172,13 +174,19 @@ class S3FileStore:
         await s3.delete_object(key)
         return True
 
-    async def expire(self, before_ms: int) -> int:
+    async def expire(self, before_ms: int, in_use: InUse | None = None) -> int:
         s3 = await self._bucket()
         prefix = f"{self.prefix}/" if self.prefix else ""
-        old = [item.key async for item in s3.list_objects(prefix)
-               if item.modified_ms < before_ms and _is_file_key(item.key[len(prefix):])]
-        await s3.delete_objects(old)
-        return len(old)
+        old: dict[str, list[str]] = {}
+        async for item in s3.list_objects(prefix):
+            rest = item.key[len(prefix):]
+            if item.modified_ms < before_ms and _is_file_key(rest):
+                tenant, file_id = rest.split("/")
+                old.setdefault(tenant, []).append(file_id)
+        doomed = await expirable(old, in_use)
+        keys = [self._key(tenant, file_id) for tenant, ids in doomed.items() for file_id in ids]
+        await s3.delete_objects(keys)
+        return len(keys)
 
 
 def _is_file_key(rest: str) -> bool:

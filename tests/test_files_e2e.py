@@ -275,3 +275,38 @@ async def test_starts_forwarded_to_the_owner_carry_the_reference(
         assert run["status"] == "completed", run
         assert run["input"]["i"] == str(i) and run["input"]["attachment"]["name"] == f"{i}.pdf"
         assert "Invoice INV-7" in run["stepExecutionHistory"][0]["output"]["pages"][0]
+
+
+async def test_the_002_execute_alias_takes_an_attachment_and_the_cap_is_exact(
+        shared_worker: WorkerProcess, http: httpx.AsyncClient) -> None:
+    """`POST /api/workflows/{id}/execute` (002) takes multipart like the other start
+    routes; a file of exactly 3.75 MB is taken (multipart framing on top of it does not
+    trip the body limits), one byte more is 413 and stores nothing."""
+    base = shared_worker.url
+    wf = await create_workflow(http, base, {"name": "002 attachments", "steps": PARSE})
+    started = await http.post(f"{base}/api/workflows/{wf}/execute",
+                              files={"attachment": ("via-002.pdf", PDF)}, data={"k": "v"})
+    assert started.status_code == 202, started.text
+    execution = started.json()
+    assert set(execution) >= {"execution_id", "status", "started_at"}, execution
+    run = await wait_status(http, base, execution["execution_id"], DONE)
+    assert run["status"] == "completed", run
+    assert run["input"]["k"] == "v" and run["input"]["attachment"]["name"] == "via-002.pdf"
+    assert "Invoice INV-7" in run["stepExecutionHistory"][0]["output"]["pages"][0]
+
+    cap = 3_932_160
+    keep = await create_workflow(http, base, {"name": "at the cap", "steps": [
+        {"id": "t", "type": "transform",
+         "config": {"fields": {"n": "{{input.attachment.size}}"}}}]})
+    before = stored_files(shared_worker)
+    at_cap = await http.post(f"{base}/api/workflow/start-async/{keep}",
+                             files={"attachment": ("cap.bin", b"\0" * cap)}, data={"a": "b"})
+    assert at_cap.status_code == 202, at_cap.text
+    run = await wait_status(http, base, at_cap.json()["runId"], DONE)
+    assert run["input"]["attachment"]["size"] == cap, run
+    over = await http.post(f"{base}/api/workflows/{keep}/execute",
+                           files={"attachment": ("over.bin", b"\0" * (cap + 1))})
+    assert over.status_code == 413, over.text
+    assert over.json()["error"]["field"] == "attachment"
+    assert stored_files(shared_worker) - before == {run["input"]["fileId"],
+                                                    f"{run['input']['fileId']}.json"}

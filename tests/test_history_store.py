@@ -6,6 +6,7 @@ one set of queries).
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -219,3 +220,26 @@ def test_retention_deletes_runs_that_ended_before_the_cutoff(db: Database) -> No
     assert read(db, lambda tx: queries.get_run(tx, "t1", "new")) is not None
     steps = read(db, lambda tx: tx.one("SELECT COUNT(*) FROM step_executions"))
     assert steps[0] == 2
+
+
+def test_files_a_run_names_are_in_use_until_its_history_goes(db: Database) -> None:
+    a, b, c = (str(uuid.UUID(int=n)) for n in (1, 2, 3))
+    started = run_events("with-file", created=NOW - 40 * 24 * HOUR)
+    started[0]["data"]["input"] = {"attachment": {"fileId": a, "name": "x.pdf"}, "fileId": a,
+                                   "files": [{"fileId": b}], "note": c,
+                                   "deep": {"x": {"y": {"fileId": c}}}}
+    project(db, started + run_events("other", workflow="wf2"))
+    project(db, started[:1])  # a replay records nothing twice
+    in_use = read(db, lambda tx: queries.files_in_use(tx, "t1", [a, b, c]))
+    assert in_use == {a, b}  # a bare string is no reference
+    assert read(db, lambda tx: queries.files_in_use(tx, "t2", [a, b])) == set()  # per tenant
+    assert db.write_now(lambda tx: projection.expire(tx, NOW - 30 * 24 * HOUR)) == 1
+    assert read(db, lambda tx: queries.files_in_use(tx, "t1", [a, b])) == set()
+    for end in ([event("again", 5, ev.RUN_DELETED, {})],
+                [projection.WorkflowDeleted("t1", "wf1", NOW + 1000)]):
+        run = run_events("again")
+        run[0]["data"]["input"] = {"fileId": a}
+        project(db, run)
+        assert read(db, lambda tx: queries.files_in_use(tx, "t1", [a])) == {a}
+        project(db, end)
+        assert read(db, lambda tx: queries.files_in_use(tx, "t1", [a])) == set()

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -153,5 +154,25 @@ async def test_two_workers_share_the_s3_store(spawn_worker: Any, s3_peer: S3Peer
         assert run["status"] == "completed", run
         assert run["stepExecutionHistory"][0]["output"]["rows"][0] == {"sku": "A-1",
                                                                        "qty": "3"}
+    # multipart starts (sync, keyed) on either worker: the attachment goes to the bucket,
+    # the run's owner (either worker) parses it, the other worker serves the download
+    attached = await create_workflow(http, first.url, {"name": "shared attachments", "steps": [
+        {"id": "parse", "type": "parse", "config": {"file": "{{input.attachment}}"}}]})
+    for i in range(4):
+        via, other = (first, second) if i % 2 == 0 else (second, first)
+        csv = f"sku,qty\nC-{i},{i}\n".encode()
+        answer = await http.post(f"{via.url}/api/workflow/start/{attached}",
+                                 headers={"Idempotency-Key": f"s3-{i}-{uuid.uuid4()}"},
+                                 files={"attachment": (f"{i}.csv", csv)}, data={"i": str(i)})
+        assert answer.status_code == 200, answer.text
+        run = answer.json()
+        assert run["status"] == "completed", run
+        assert run["input"]["i"] == str(i)
+        assert run["stepExecutionHistory"][0]["output"]["rows"] == [{"sku": f"C-{i}",
+                                                                     "qty": str(i)}]
+        file_id = run["input"]["fileId"]
+        assert await s3_peer.read(bucket, f"files/default/{file_id}") == csv
+        got = await http.get(f"{other.url}/api/files/{file_id}")
+        assert got.status_code == 200 and got.content == csv
     for proc in (first, second):  # nothing came from (or went to) a local folder
         assert not (proc.home / "files").exists() or not any((proc.home / "files").iterdir())

@@ -29,6 +29,7 @@ from streams.triggers.launch import Launch, Refused, record_refusal
 
 log = logging.getLogger(__name__)
 RETRIES_WHILE_CATCHING_UP = 5  # a 503: the registry replica is behind; it catches up in ms
+STORE_RETRY_SECONDS = 1.0
 
 
 class BadRecord(ValueError):
@@ -92,14 +93,43 @@ async def _start_one(engine: Engine, event: Any, upload: Upload, ref: FileRef,
     return False
 
 
+async def _stat(engine: Engine, upload: Upload) -> FileRef:
+    """The file's reference; a store outage is retried a few times, then raised."""
+    for attempt in range(RETRIES_WHILE_CATCHING_UP + 1):
+        try:
+            return await engine.files.stat(upload.tenant, upload.file_id)
+        except FileError:
+            raise
+        except Exception:  # the store (S3) unreachable: it may come back in a moment
+            if attempt == RETRIES_WHILE_CATCHING_UP:
+                raise
+            await asyncio.sleep(STORE_RETRY_SECONDS)
+    raise AssertionError("unreachable")
+
+
 async def handle(engine: Engine, event: Any, upload: Upload) -> int:
-    """Start the runs one record asks for; how many were requested."""
+    """Start the runs one record asks for; how many were requested.
+
+    Never raises for a record's file: an unknown file, an unreadable description
+    or a store still down after retries is dead-lettered with the reason (an
+    exception would end the agent and stall the topic's partition)."""
     try:
-        ref = await engine.files.stat(upload.tenant, upload.file_id)
+        ref = await _stat(engine, upload)
     except FileNotFound:
         await engine.dead_letter(event, f"file {upload.file_id} not found for tenant "
                                         f"{upload.tenant} (store it with POST /api/files "
                                         f"first): fileId")
+        return 0
+    except FileError as exc:
+        await engine.dead_letter(event, f"file {upload.file_id} of tenant {upload.tenant} "
+                                        f"cannot be used ({exc}): fileId")
+        return 0
+    except Exception as exc:  # no message: a store error might quote its endpoint
+        log.warning("uploads: file store unavailable for %s of %s: %s", upload.file_id,
+                    upload.tenant, type(exc).__name__)
+        await engine.dead_letter(event, f"file store unavailable ({type(exc).__name__}) "
+                                        f"reading file {upload.file_id}; replay the record "
+                                        "once it is back: fileId")
         return 0
     if upload.workflow_id is not None:
         started = await _start_one(engine, event, upload, ref, upload.workflow_id,
