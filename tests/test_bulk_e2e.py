@@ -161,7 +161,7 @@ async def test_create_status_list_download(worker: WorkerProcess, http: httpx.As
     assert [row["name"] for row in out] == ["Ann", "Bob", "Cy", "Di"]
     assert out[0]["note"] == "'=HYPERLINK(\"http://evil\")"  # neutralised
     assert out[1]["note"] == "'+cmd" and out[2]["note"] == "'@sum"
-    assert out[0]["e164"] == "'+16502530000"  # a leading + is a formula to a spreadsheet
+    assert out[0]["e164"] == "+16502530000"  # a phone number is not a formula
     assert out[0]["valid"] == "true" and out[1]["valid"] == "false"
     assert out[3]["region"] == "GB"
     assert out[1]["error"] and out[2]["error"] and not out[0]["error"]
