@@ -278,7 +278,8 @@ async def test_completion_is_delivered_to_a_webhook_endpoint(
 async def test_the_plans_monthly_credit_cap(worker: WorkerProcess, kafka_broker: BrokerSettings,
                                             http: httpx.AsyncClient) -> None:
     base = worker.url
-    app_id = (await httpx.AsyncClient().get(f"{base}/healthz")).json()["app"]
+    async with httpx.AsyncClient() as plain:
+        app_id = (await plain.get(f"{base}/healthz")).json()["app"]
     key = await make_key(kafka_broker.bootstrap, app_id, base, "bulk-free", plan="free")
     headers = {"x-api-key": key}
     over = await post_job(http, base, csv_bytes(phones(501)), "phone", tenant="bulk-free",
