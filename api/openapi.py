@@ -112,6 +112,13 @@ SCHEMAS: dict[str, Schema] = {
         "status": INT, "code": STR, "message": STR, "field": STR,
         "issues": arr(obj({"field": STR, "message": STR})), "retryAfter": INT},
         required=("status", "code", "message"))}),
+    "BulkJob": obj({
+        "id": STR, "type": STR, "status": enum("queued", "processing", "completed", "failed",
+                                               "cancelled"),
+        "total_rows": INT, "processed": INT, "failed": INT, "credits_used": INT,
+        "created_at": TIME, "completed_at": null(TIME), "error": null(STR)}),
+    "BulkJobList": obj({"data": arr(ref("BulkJob")), "page": INT, "limit": INT, "offset": INT,
+                        "total": INT, "hasMore": BOOL}),
     "Health": obj({"status": enum("ok", "starting"), "app": STR, "history": OBJ}),
     "Step": _STEP,
     "OrderedStep": {"allOf": [_STEP, obj({"order": {"type": "integer", "minimum": 1}})]},
@@ -518,6 +525,15 @@ UPLOAD_FORM = obj({"file": {**BINARY, "description": "the file (or in attachment
                   required=(), additionalProperties={"type": "string"})
 
 
+BULK_FORM = obj({"file": {**BINARY, "description": "the CSV (up to 16 MB, 10,000 rows)"},
+                 "type": enum("email", "phone", "company", "domain", "ip", "darkweb"),
+                 "column": {"type": "string", "description": "the column's name or 0-based "
+                                                             "index (auto-detected if omitted)"}},
+                required=("file", "type"))
+BULK_ID = Param("id", STR, required=True, description="the bulk job (job_...)")
+BULK_ID_OPTIONAL = Param("id", STR, description="one job instead of the list")
+
+
 ENDPOINTS: tuple[Endpoint, ...] = (
     # -- service
     Endpoint("GET", "/healthz", "Readiness: topics, tables and the replica", "service",
@@ -716,6 +732,24 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("POST", WF + "/upload", "Start a file_upload workflow with a file", "files",
              {202: ref("UploadAccepted")}, params=(START[2],), form=UPLOAD_FORM,
              body_required=True, errors=(409, 415, 429, 503)),
+    # -- bulk jobs (api/bulk_jobs.py)
+    Endpoint("POST", "/api/bulk-jobs", "Create an async bulk lookup job from a CSV", "bulk",
+             {201: ref("BulkJob")}, form=BULK_FORM, body_required=True, errors=(415, 429, 503),
+             description="Answers at once (status queued); the rows are looked up by every "
+                         "worker. 400 names file, type or column; 413 names file (16 MB or "
+                         "10,000 rows); 429: the plan's monthly_credits would be exceeded."),
+    Endpoint("GET", "/api/bulk-jobs", "One bulk job (id) or the tenant's jobs, newest first",
+             "bulk", {200: {"anyOf": [ref("BulkJob"), ref("BulkJobList")]}},
+             params=(BULK_ID_OPTIONAL, *PAGE), errors=(404, 503)),
+    Endpoint("DELETE", "/api/bulk-jobs", "Cancel a bulk job (the rows done are kept)", "bulk",
+             {200: ref("BulkJob")}, params=(BULK_ID,), errors=(404, 409, 503)),
+    Endpoint("GET", "/api/bulk-jobs/download", "A bulk job's results CSV (input columns, the "
+             "lookup's fields, error; rows not done yet have empty result cells)", "bulk",
+             {200: ("text/csv", {"type": "string"})}, params=(BULK_ID,),
+             errors=(404, 409, 503)),
+    Endpoint("GET", "/api/bulk-jobs/events", "A bulk job's progress as Server-Sent Events "
+             "(progress ..., then done)", "bulk", {200: ("text/event-stream", {"type": "string"})},
+             params=(BULK_ID,), errors=(404, 503)),
     Endpoint("POST", "/api/files", "Store a file (for the uploads topic)", "files",
              {201: ref("FileRef")}, form=UPLOAD_FORM, body_required=True, errors=(415,)),
     Endpoint("GET", "/api/files/{file_id}", "Download a stored file (the owner tenant)",

@@ -30,6 +30,29 @@ async def _bench_key(bootstrap: str, app_id: str) -> dict[str, str]:
     return {"x-api-key": key, "x-tenant-id": BENCH_TENANT}
 
 
+def bench_bulk(rows: int, type_: str, workers: int) -> int:
+    """A broker, `workers` workers of one fresh deployment, one bulk job of `rows` rows."""
+    from bench.bulk import run_bulk
+
+    settings = kafka.BrokerSettings.from_env()
+    print(f"broker: {settings.bootstrap}", file=sys.stderr)
+    kafka.start(settings)
+    home = Path(tempfile.mkdtemp(prefix="hopflow-bench-bulk-"))
+    app_id = f"bench-bulk-{int(time.time())}"
+    procs = [WorkerProcess(app_id=app_id, bootstrap=settings.bootstrap, home=home)
+             for _ in range(workers)]
+    try:
+        for proc in procs:
+            proc.start()
+        headers = asyncio.run(_bench_key(settings.bootstrap, app_id))
+        result = asyncio.run(run_bulk(procs[0].url, rows, type_, headers=headers))
+    finally:
+        for proc in procs:
+            proc.stop()
+    print(json.dumps({**result, "workers": workers}))
+    return 0 if result["status"] == "completed" else 1
+
+
 def bench(runs: int, concurrency: int, warmup: int, base_url: str | None,
           api_key: str | None = None, tenant: str | None = None) -> int:
     worker = None

@@ -46,8 +46,10 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from hopflow.bench import bench
+    from hopflow.bench import bench, bench_bulk
 
+    if args.what == "bulk":
+        return bench_bulk(rows=args.rows, type_=args.type, workers=args.workers)
     return bench(runs=args.runs, concurrency=args.concurrency, warmup=args.warmup,
                  base_url=args.base_url, api_key=args.api_key, tenant=args.tenant)
 
@@ -88,7 +90,13 @@ def parser() -> argparse.ArgumentParser:
                         help="history store: sqlite (default, per worker) or postgresql://...")
     worker.set_defaults(func=_worker)
 
-    bench = sub.add_parser("bench", help="measure runs/s and latency of a 3-step workflow")
+    bench = sub.add_parser("bench", help="measure runs/s and latency of a 3-step workflow, "
+                                         "or (bench bulk) one bulk job end to end")
+    bench.add_argument("what", nargs="?", choices=["runs", "bulk"], default="runs")
+    bench.add_argument("--rows", type=int, default=10_000, help="bulk: CSV rows")
+    bench.add_argument("--type", default="phone", choices=["phone", "email", "ip", "domain"],
+                       help="bulk: lookup type")
+    bench.add_argument("--workers", type=int, default=1, choices=[1, 2], help="bulk: workers")
     bench.add_argument("--runs", type=int, default=400)
     bench.add_argument("--concurrency", type=int, default=20)
     bench.add_argument("--warmup", type=int, default=20)

@@ -9,7 +9,7 @@ import uvloop
 from faust import Worker
 
 import api
-from streams import executor, expiry, file_retention, gate, run_agent, timers
+from streams import bulk, executor, expiry, file_retention, gate, run_agent, timers
 from streams.control import agent as control_agent
 from streams.engine import Engine
 from streams.settings import Settings
@@ -31,6 +31,7 @@ def build(settings: Settings) -> Engine:
     gate.register(engine)
     webhook_deliverer.register(engine)
     scheduler.register(engine)
+    bulk.register(engine)  # bulk CSV jobs: bulk-control, bulk-rows, their SQL projector
     api.register(engine)
     return engine
 

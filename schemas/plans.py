@@ -19,6 +19,8 @@ class Plan:
     sms_per_day: int | None = None
     email_recipients: int | None = None  # to + cc + bcc of one email
     sms_recipients: int | None = None  # numbers of one sms step
+    # credits a month (UTC) may use; a bulk job that would go over it is refused (429)
+    monthly_credits: int | None = None
 
     def send_caps(self, channel: str) -> tuple[int | None, int | None]:
         """(per day, recipients per message) of a send channel: email or sms."""
@@ -31,9 +33,9 @@ class Plan:
 
 PLANS = {
     "free": Plan("free", 3, 5, 2, 5, 5, 50, emails_per_day=10, sms_per_day=5,
-                 email_recipients=1, sms_recipients=1),
+                 email_recipients=1, sms_recipients=1, monthly_credits=500),
     "paid": Plan("paid", 28, 20, 20, 5, 60, None, emails_per_day=500, sms_per_day=200,
-                 email_recipients=10, sms_recipients=5),
+                 email_recipients=10, sms_recipients=5, monthly_credits=100_000),
     # internal tenants (the bench, the operator's own automations)
     "unlimited": Plan("unlimited", None, None, None, 5, None, None),
 }

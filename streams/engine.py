@@ -76,6 +76,8 @@ class Engine:
         self.ingest = self._topic(self.catalog.ingest)
         self.uploads = self._topic(self.catalog.uploads)
         self.run_gate = self._topic(self.catalog.run_gate)
+        self.bulk_control = self._topic(self.catalog.bulk_control)  # streams/bulk
+        self.bulk_rows = self._topic(self.catalog.bulk_rows)
         self.runs = self._table("runs", "run_state")
         self.timers = self._table("timers", "timer")
         self.registry_table = self._table("registry", RegistryEntry())

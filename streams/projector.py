@@ -48,6 +48,7 @@ class HistoryProjector(Service):
         self.db = db
         self.run_events = catalog.run_events.name
         self.workflow_events = catalog.workflow_events.name
+        self.topics: tuple[str, ...] = (self.run_events, self.workflow_events)
         self.group = f"{settings.app_id}-history" if db.dialect == "postgresql" else None
         self.lag_records = 0
         self.last_event_ms = 0
@@ -83,7 +84,7 @@ class HistoryProjector(Service):
     async def _run(self) -> None:
         await self._retry("migrate", lambda: self.db.write(migrate))
         self.migrated.set()
-        topics = (self.run_events, self.workflow_events)
+        topics = self.topics
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.settings.bootstrap, group_id=self.group,
             enable_auto_commit=False, auto_offset_reset="earliest",

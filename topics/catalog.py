@@ -136,6 +136,25 @@ class Catalog:
                              "ends of gated runs")
 
     @property
+    def bulk_control(self) -> TopicSpec:
+        return TopicSpec(self._name("bulk-control"), self.partitions, "bulk job id (utf-8)",
+                         "avro:bulk_control",
+                         doc="bulk jobs' commands: created, results batches, cancel "
+                             "(the bulk-progress agent and the bulk SQL projector)")
+
+    @property
+    def bulk_rows(self) -> TopicSpec:
+        return TopicSpec(self._name("bulk-rows"), self.partitions,
+                         "<job id>:<row index> (utf-8)", "avro:bulk_row",
+                         doc="one record per CSV row of a bulk job, for the row workers")
+
+    @property
+    def bulk_jobs_changelog(self) -> TopicSpec:
+        return TopicSpec(self.changelog("bulk_jobs"), self.partitions, "bulk job id (utf-8)",
+                         "avro:bulk_job", compacted=True,
+                         doc="bulk jobs' live state: counters and a bit per row done")
+
+    @property
     def gates_changelog(self) -> TopicSpec:
         return TopicSpec(self.changelog("gates"), self.partitions,
                          "<tenant>/<workflow>/<concurrency key> (utf-8)", "avro:gate_state",
@@ -170,4 +189,5 @@ class Catalog:
                 self.control_commands, self.workflow_events, self.dead_letters, self.ingest,
                 self.uploads, self.platform_events, self.monitor_events,
                 self.runs_changelog, self.timers_changelog, self.registry_changelog,
-                self.run_gate, self.gates_changelog, self.leader]
+                self.run_gate, self.gates_changelog, self.leader, self.bulk_control,
+                self.bulk_rows, self.bulk_jobs_changelog]

@@ -14,7 +14,7 @@ import secrets as _secrets
 
 PREFIX = "whsec_"
 SUBSCRIBABLE = ("run.completed", "run.failed", "run.cancelled", "run.terminated",
-                "run.paused", "bulk_job.completed")
+                "run.paused", "bulk_job.completed", "bulk_job.failed")
 
 
 def new_secret() -> str:

@@ -1,0 +1,83 @@
+"""The bulk-progress agent: owns the `bulk_jobs` table, keyed (and partitioned) by job id.
+
+It reads bulk-control: `created` fans the rows out (streams/bulk/fanout.py),
+`results` batches count rows once each (streams/bulk/jobs.py), `cancel` stops
+the job. One table write per record, never per row. A job that completes or
+fails emits its CloudEvent before the table write, so a crash in between
+re-emits the same event id (deduplicated by the webhook deliverer) instead of
+losing it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from schemas import DecodeError, codec
+from streams.bulk import events, jobs
+from streams.bulk.fanout import FanOutFailed, produce_rows
+from streams.engine import Engine, now_ms
+
+log = logging.getLogger(__name__)
+CONTROL = codec("bulk_control")
+
+
+def control_record(kind: str, job_id: str, tenant: str, *, created: dict[str, Any] | None = None,
+                   results: list[dict[str, Any]] | None = None,
+                   error: str | None = None) -> bytes:
+    return CONTROL.encode({"kind": kind, "job_id": job_id, "tenant": tenant, "ts_ms": now_ms(),
+                           "created": created, "results": results or [], "error": error})
+
+
+def register(engine: Engine) -> Any:
+    table = engine._table("bulk_jobs", "bulk_job")
+
+    async def emit(job_id: str, job: jobs.Job) -> None:
+        await engine.run_events.send(key=job_id, value=events.encode(job_id, job, now_ms()))
+
+    async def on_created(job_id: str, cmd: dict[str, Any], job: jobs.Job | None) -> jobs.Job:
+        created = cmd["created"]
+        if job is not None and job["status"] != jobs.QUEUED:
+            return job  # a redelivered `created`: the rows are out already
+        job = job or jobs.new_job(cmd["tenant"], created["type"], created["total"],
+                                  cmd["ts_ms"])
+        try:
+            await produce_rows(engine, job_id, cmd["tenant"], created)
+        except FanOutFailed as exc:
+            job = jobs.failed(job, str(exc), now_ms())
+            await emit(job_id, job)
+            await engine.bulk_control.send(key=job_id, value=control_record(
+                "failed", job_id, cmd["tenant"], error=str(exc)))  # for the SQL read model
+            return job
+        job = jobs.started(job, now_ms())
+        if job["status"] == jobs.COMPLETED:
+            await emit(job_id, job)
+        return job
+
+    @engine.app.agent(engine.bulk_control, name="bulk-progress")
+    async def bulk_progress(stream):  # type: ignore[no-untyped-def]
+        async for event in stream.events():
+            try:
+                cmd = CONTROL.decode(event.value)
+            except DecodeError as exc:
+                await engine.dead_letter(event, f"bad bulk-control record: {exc}")
+                continue
+            job_id = cmd["job_id"]
+            job = table.get(job_id)
+            kind = cmd["kind"]
+            new: jobs.Job | None = job
+            if kind == "created" and cmd["created"] is not None:
+                new = await on_created(job_id, cmd, job)
+            elif job is None:
+                continue  # results or cancel of a job this table never had
+            elif kind == "results":
+                applied = jobs.apply_results(job, cmd["results"], now_ms())
+                if applied.completed:
+                    await emit(job_id, applied.job)
+                new = applied.job
+            elif kind == "cancel":
+                new = jobs.cancelled(job, now_ms())
+            if new is not job and new is not None:
+                table[job_id] = new
+
+    return table

@@ -1,0 +1,59 @@
+"""The bulk projector: bulk-control -> bulk_jobs / bulk_results / usage_daily in SQL.
+
+A second instance of the history projector's machinery (offsets stored with
+the rows in one transaction, the consumer seeking to them; SQLite: every
+worker reads every partition, PostgreSQL: one consumer group) on its own
+topic. Kept apart from the run-events projector so a 10,000-row job's
+results never sit in the same transactions as run history, and so its
+batches (thousands of rows each) do not delay the runs' projection lag.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiokafka import TopicPartition
+
+from history import Database
+from history.bulk import apply_bulk_batch
+from schemas import DecodeError, codec
+from streams.projector import HistoryProjector
+from streams.settings import Settings
+from topics.catalog import Catalog
+
+_CONTROL = codec("bulk_control")
+
+
+class BulkProjector(HistoryProjector):
+    def __init__(self, settings: Settings, catalog: Catalog, db: Database, **kwargs: Any
+                 ) -> None:
+        super().__init__(settings, catalog, db, **kwargs)
+        self.topics = (catalog.bulk_control.name,)
+        self.group = f"{settings.app_id}-bulk-history" if db.dialect == "postgresql" else None
+
+    def _decode(self, topic: str, value: bytes | None) -> dict[str, Any] | None:  # type: ignore[override]
+        try:
+            return _CONTROL.decode(value)
+        except DecodeError:
+            self.skipped += 1
+            return None
+
+    async def _project(self, batches: dict[TopicPartition, list[Any]]) -> None:
+        records: list[dict[str, Any]] = []
+        offsets: dict[tuple[str, int], int] = {}
+        for tp, messages in batches.items():
+            for message in messages:
+                record = self._decode(tp.topic, message.value)
+                if record is not None:
+                    records.append(record)
+            offsets[(tp.topic, tp.partition)] = messages[-1].offset + 1
+        async with self._lock:
+            await self._retry("project bulk", lambda: self.db.write(
+                lambda tx: apply_bulk_batch(tx, records, offsets)))
+        self.projected += len(records)
+
+    async def _measure_lag(self) -> None:
+        """The run-events projector owns the lag metrics."""
+
+    async def _retention(self) -> None:
+        """Bulk rows go with their files' retention (not yet: README, Bulk jobs)."""
