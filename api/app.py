@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from api import (
     aliases,
+    bulk_inline,
     credentials,
     events,
     files,
@@ -44,6 +45,7 @@ def register(engine: Engine) -> None:
     run_queries.register(engine)
     events.register(engine)  # /api/events, /api/workflows/event-types
     usage.register(engine)
+    bulk_inline.register(engine)  # /api/bulk-lookup and siblings (inline bulk, SSE)
     templates.register(engine)
     step_types.register(engine)
     secrets.register(engine)
