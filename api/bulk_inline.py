@@ -98,13 +98,17 @@ async def _watch(request: web.Request, bulk: InlineBulk) -> None:
 async def _stream(request: web.Request, bulk: InlineBulk) -> web.StreamResponse:
     response = web.StreamResponse(status=200, headers=SSE_HEADERS)
     await response.prepare(request)
+    sent = 0
     try:
-        while not bulk.finished:
+        while sent < len(bulk.items):  # not bulk.finished: finished items may be unsent yet
             result = await bulk.next(KEEPALIVE_SECONDS)
             if bulk.cancelled:
                 return response
-            await response.write(KEEPALIVE if result is None else sse("result",
-                                                                       result.as_json()))
+            if result is None:
+                await response.write(KEEPALIVE)
+                continue
+            await response.write(sse("result", result.as_json()))
+            sent += 1
         await response.write(sse("summary", bulk.summary()))
         await response.write_eof()
     except ConnectionError:  # the client went away mid-write: stop the rest (finally)
