@@ -154,6 +154,8 @@ class InlineBulk:
 
     async def next(self, timeout: float) -> ItemResult | None:
         """The next finished item, or None after `timeout` s (or once cancelled)."""
+        if not self._queue.empty():  # the usual case with offline lookups: no timer task
+            return self._queue.get_nowait()
         with contextlib.suppress(TimeoutError):
             return await asyncio.wait_for(self._queue.get(), timeout)
         return None

@@ -10,10 +10,14 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from aiohttp import web
 
+from api import bulk_inline
 from api.bulk_inline import KEEPALIVE, parse_items, sse, wants_events
 from api.errors import ApiError
+from dev.workers import free_port
 from history import open_database, queries
 from history.projection import utc_day
 from schemas import run_events as ev
@@ -153,3 +157,52 @@ def test_usage_events_reach_usage_daily_once_and_nothing_else(tmp_path: Path) ->
         db.close()
     assert ev.USAGE_RECORDED not in SUBSCRIBABLE  # webhooks never deliver it
     assert ev.USAGE_RECORDED not in ev.TYPES
+
+
+class _ProviderSettings:
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def provider(self, name: str) -> dict[str, str | None]:
+        return {"url": self.url, "token": None}
+
+
+async def test_a_silent_stream_sends_keep_alive_comments(monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    """While a slow provider keeps the results back, comment lines flow; then result, summary."""
+    monkeypatch.setattr(bulk_inline, "KEEPALIVE_SECONDS", 0.05)
+    engine = _Engine()
+
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(0.5)
+        return web.json_response({"name": "Acme"})
+
+    async def bulk(request: web.Request) -> web.StreamResponse:
+        call = InlineBulk(engine, "t1", COMPANY, ["acme.io"])  # type: ignore[arg-type]
+        call.start()
+        try:
+            return await bulk_inline._stream(request, call)
+        finally:
+            await call.close()
+
+    port = free_port()
+    engine.settings = _ProviderSettings(f"http://127.0.0.1:{port}/c/{{query}}")  # type: ignore[assignment]
+    app = web.Application()
+    app.router.add_get("/c/{query}", slow)
+    app.router.add_post("/bulk", bulk)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        async with httpx.AsyncClient() as client:
+            answer = await client.post(f"http://127.0.0.1:{port}/bulk")
+    finally:
+        await runner.cleanup()
+    assert answer.headers["content-type"] == "text/event-stream"
+    assert answer.headers["cache-control"] == "no-cache"
+    frames = answer.content.split(b"\n\n")
+    assert frames[0] == KEEPALIVE.rstrip(b"\n")  # nothing else was ready yet
+    named = [f for f in frames if f.startswith(b"event: ")]
+    assert [f.split(b"\n")[0] for f in named] == [b"event: result", b"event: summary"]
+    assert b'"name":"Acme"' in named[0] and b'"credits":1' in named[1]
+    assert ev.decode(engine.run_events.sent[0][1])["data"]["stepType"] == "bulk_company_lookup"

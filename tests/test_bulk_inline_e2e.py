@@ -222,6 +222,16 @@ async def test_caps_and_bad_fields(worker: WorkerProcess, http: httpx.AsyncClien
     assert anonymous.status_code == 401
 
 
+async def test_a_member_may_call(worker: WorkerProcess, http: httpx.AsyncClient,
+                                 key_auth: Any) -> None:
+    """The role of GET /api/usage: any key of the tenant."""
+    key = await key_auth.key(worker.url, worker.port, "members", role="member")
+    response = await http.post(f"{worker.url}/api/bulk-ip-search", json={"queries": ["1.1.1.1"]},
+                               headers={"x-api-key": key, "x-tenant-id": "members"})
+    assert response.status_code == 200, response.text
+    assert response.json()["summary"]["credits"] == 1
+
+
 async def test_a_client_that_hangs_up_stops_the_work_and_pays_for_what_ran(
         provider: Provider, worker: WorkerProcess, key_auth: Any) -> None:
     base = worker.url
