@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -253,3 +254,7 @@ async def test_a_client_that_hangs_up_stops_the_work_and_pays_for_what_ran(
     async with httpx.AsyncClient(timeout=30.0, auth=key_auth) as client:
         entry = await usage_of(client, base, "quitter", "bulk_company_lookup", 1)
     assert entry == {"stepType": "bulk_company_lookup", "credits": 2, "calls": 2}
+
+
+def test_worker_log_has_no_provider_token(worker: WorkerProcess) -> None:
+    assert TOKEN not in Path(worker.log_path).read_text(errors="replace")
