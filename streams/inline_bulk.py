@@ -43,6 +43,7 @@ class BulkKind:
     """One inline bulk route: its lookup step, the body fields naming the items, the cap."""
 
     path: str
+    type: str  # the lookup type as bulk CSV jobs name it (email, phone, company...)
     module: ModuleType
     fields: tuple[str, ...]  # the first present one is read; the first is the documented one
     cap: int
@@ -50,8 +51,9 @@ class BulkKind:
 
     @property
     def usage_type(self) -> str:
-        """The usage table's step type: apart from the same lookup run in workflows."""
-        return f"bulk_{self.module.name}"
+        """The usage table's step type, shared with bulk CSV jobs of the same lookup type
+        and apart from the same lookup run in workflows."""
+        return f"bulk_{self.type}"
 
     @property
     def provider(self) -> str | None:
@@ -59,16 +61,17 @@ class BulkKind:
 
 
 KINDS: tuple[BulkKind, ...] = (
-    BulkKind("/api/bulk-lookup", email, ("emails",), 1000, "Validate up to 1,000 email addresses"),
-    BulkKind("/api/bulk-phone-lookup", phone, ("phones", "queries"), 1000,
+    BulkKind("/api/bulk-lookup", "email", email, ("emails",), 1000,
+             "Validate up to 1,000 email addresses"),
+    BulkKind("/api/bulk-phone-lookup", "phone", phone, ("phones", "queries"), 1000,
              "Validate and describe up to 1,000 phone numbers"),
-    BulkKind("/api/bulk-google-search", google, ("queries",), 100,
+    BulkKind("/api/bulk-google-search", "google", google, ("queries",), 100,
              "Web search results for up to 100 queries (provider)"),
-    BulkKind("/api/bulk-company-search", company, ("queries",), 100,
+    BulkKind("/api/bulk-company-search", "company", company, ("queries",), 100,
              "Company details for up to 100 names, domains or emails (provider)"),
-    BulkKind("/api/bulk-domain-search", domain, ("queries",), 100,
+    BulkKind("/api/bulk-domain-search", "domain", domain, ("queries",), 100,
              "Split up to 100 host names by the Public Suffix List"),
-    BulkKind("/api/bulk-ip-search", ip, ("queries",), 100,
+    BulkKind("/api/bulk-ip-search", "ip", ip, ("queries",), 100,
              "Version, scope and country of up to 100 IP addresses"),
 )
 

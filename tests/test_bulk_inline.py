@@ -112,7 +112,7 @@ async def test_runner_runs_in_order_and_records_one_usage_event() -> None:
     assert len(engine.run_events.sent) == 1
     event = ev.decode(engine.run_events.sent[0][1])
     assert event["type"] == ev.USAGE_RECORDED and event["tenant"] == "t1"
-    assert event["data"] == {"stepType": "bulk_email_lookup", "credits": 2, "calls": 3}
+    assert event["data"] == {"stepType": "bulk_email", "credits": 2, "calls": 3}
 
 
 async def test_a_cancelled_call_bills_only_what_finished() -> None:
@@ -126,7 +126,7 @@ async def test_a_cancelled_call_bills_only_what_finished() -> None:
     await bulk.close()
     assert bulk.cancelled and 1 <= len(bulk.done) < 1000
     data = ev.decode(engine.run_events.sent[0][1])["data"]
-    assert data == {"stepType": "bulk_email_lookup", "credits": len(bulk.done),
+    assert data == {"stepType": "bulk_email", "credits": len(bulk.done),
                     "calls": len(bulk.done)}
     assert bulk.summary()["cancelled"] is True
 
@@ -145,13 +145,13 @@ def test_usage_events_reach_usage_daily_once_and_nothing_else(tmp_path: Path) ->
     db = open_database(f"sqlite:///{tmp_path / 'history.sqlite3'}")
     try:
         raw = ev.encode_usage(call_id="bulk-1", tenant="t1", time_ms=NOW,
-                              step_type="bulk_email_lookup", credits=3, calls=5)
+                              step_type="bulk_email", credits=3, calls=5)
         bad = ev.decode(ev.encode_usage(call_id="bulk-2", tenant="t1", time_ms=NOW,
-                                        step_type="bulk_email_lookup", credits=-1, calls=1))
+                                        step_type="bulk_email", credits=-1, calls=1))
         project(db, [ev.decode(raw), bad], {("run-events", 0): 2})
         day = utc_day(NOW)
         rows = db.write_now(lambda tx: queries.usage(tx, "t1", day, day))
-        assert rows == [(day, "bulk_email_lookup", 3, 5)]
+        assert rows == [(day, "bulk_email", 3, 5)]
         assert db.write_now(lambda tx: tx.all("SELECT COUNT(*) FROM runs"))[0][0] == 0
     finally:
         db.close()
@@ -205,4 +205,4 @@ async def test_a_silent_stream_sends_keep_alive_comments(monkeypatch: pytest.Mon
     named = [f for f in frames if f.startswith(b"event: ")]
     assert [f.split(b"\n")[0] for f in named] == [b"event: result", b"event: summary"]
     assert b'"name":"Acme"' in named[0] and b'"credits":1' in named[1]
-    assert ev.decode(engine.run_events.sent[0][1])["data"]["stepType"] == "bulk_company_lookup"
+    assert ev.decode(engine.run_events.sent[0][1])["data"]["stepType"] == "bulk_company"

@@ -153,9 +153,9 @@ async def test_bulk_lookup_json_mode_and_usage(worker: WorkerProcess,
                             headers={"x-tenant-id": "json"})
     assert again.status_code == 200
     # one usage record per call, only valid addresses billed, calls = items that ran
-    assert await usage_of(http, base, "json", "bulk_email_lookup", 7) == {
-        "stepType": "bulk_email_lookup", "credits": 4, "calls": 7}
-    other = await usage_of(http, base, "nobody-else", "bulk_email_lookup", 1)
+    assert await usage_of(http, base, "json", "bulk_email", 7) == {
+        "stepType": "bulk_email", "credits": 4, "calls": 7}
+    other = await usage_of(http, base, "nobody-else", "bulk_email", 1)
     assert other == {}
 
 
@@ -198,9 +198,9 @@ async def test_company_and_google_search_through_the_provider(
     out = google.json()["results"][0]["output"]
     assert out["results"][0]["title"] == "About hopflow kafka" and out["total_results"] == 2
     assert TOKEN not in google.text
-    assert (await usage_of(http, base, "prov", "bulk_google_search", 1))["credits"] == 1
-    assert await usage_of(http, base, "prov", "bulk_company_lookup", 3) == {
-        "stepType": "bulk_company_lookup", "credits": 2, "calls": 3}
+    assert (await usage_of(http, base, "prov", "bulk_google", 1))["credits"] == 1
+    assert await usage_of(http, base, "prov", "bulk_company", 3) == {
+        "stepType": "bulk_company", "credits": 2, "calls": 3}
 
 
 async def test_caps_and_bad_fields(worker: WorkerProcess, http: httpx.AsyncClient) -> None:
@@ -252,8 +252,8 @@ async def test_a_client_that_hangs_up_stops_the_work_and_pays_for_what_ran(
     asked = len(provider.seen) - before
     assert asked <= 10, asked  # 8 at a time: 2 fast ones, then 8 slow ones, then cancelled
     async with httpx.AsyncClient(timeout=30.0, auth=key_auth) as client:
-        entry = await usage_of(client, base, "quitter", "bulk_company_lookup", 1)
-    assert entry == {"stepType": "bulk_company_lookup", "credits": 2, "calls": 2}
+        entry = await usage_of(client, base, "quitter", "bulk_company", 1)
+    assert entry == {"stepType": "bulk_company", "credits": 2, "calls": 2}
 
 
 def test_worker_log_has_no_provider_token(worker: WorkerProcess) -> None:
