@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from api import (
     aliases,
+    bulk_inline,
     bulk_jobs,
     credentials,
     events,
@@ -46,6 +47,7 @@ def register(engine: Engine) -> None:
     events.register(engine)  # /api/events, /api/workflows/event-types
     usage.register(engine)
     bulk_jobs.register(engine)  # /api/bulk-jobs...
+    bulk_inline.register(engine)  # /api/bulk-lookup and siblings (inline bulk, SSE)
     templates.register(engine)
     step_types.register(engine)
     secrets.register(engine)

@@ -28,6 +28,7 @@ from api import aliases
 from schemas import statuses as st
 from streams.control.workflows import STATUSES as WORKFLOW_STATUSES
 from streams.engine import Engine
+from streams.inline_bulk import KINDS, BulkKind
 
 PATH = "/api/openapi.json"
 TITLE = "hopflow"
@@ -256,6 +257,16 @@ SCHEMAS: dict[str, Schema] = {
         "byType": arr(obj({"stepType": STR, "credits": INT, "calls": INT})),
         "days": arr(obj({"day": DATE, "stepType": STR, "credits": INT, "calls": INT}))},
         description="Credits billed and I/O step calls, per UTC day and step type."),
+    "BulkResult": obj({
+        "index": INT, "input": STR, "ok": BOOL, "output": null(OBJ), "error": null(STR),
+        "credits": INT}, description="One item of an inline bulk call: output is the "
+                                     "lookup's (also for invalid input), null when it failed"),
+    "BulkSummary": obj({"total": INT, "succeeded": INT, "failed": INT, "credits": INT,
+                        "cancelled": BOOL}),
+    "BulkAnswer": obj({"results": arr(ref("BulkResult")), "summary": ref("BulkSummary")},
+                      description="Without Accept: text/event-stream. With it, the same as "
+                                  "Server-Sent Events: `result` (a BulkResult) per item as it "
+                                  "finishes, then `summary` (a BulkSummary)."),
     "Webhook": obj({
         "id": STR, "url": STR, "eventTypes": arr(STR), "workflowId": null(STR),
         "enabled": BOOL, "disabledReason": null(STR), "secretSet": BOOL,
@@ -515,6 +526,16 @@ def _body(**props: Schema) -> Schema:
     return obj(props, required=())
 
 
+def _bulk_body(kind: BulkKind) -> Schema:
+    items = arr({"type": "string", "maxLength": 2048}, minItems=1, maxItems=kind.cap)
+    props: dict[str, Schema] = {name: items for name in kind.fields}
+    if kind.module.name == "phone_lookup":
+        props["default_region"] = {"type": "string", "pattern": "^[A-Za-z]{2}$",
+                                   "description": "for numbers without +country, e.g. US"}
+    return obj(props, required=(kind.fields[0],) if len(kind.fields) == 1 else (),
+               description=" or ".join(kind.fields) + " names the items")
+
+
 BINARY: Schema = {"type": "string", "format": "binary"}
 ATTACHMENT_FORM = obj({"attachment": {**BINARY, "description": "the file (3.75 MB at most); "
                                                               "its reference is "
@@ -557,6 +578,18 @@ ENDPOINTS: tuple[Endpoint, ...] = (
                                                    "days after from")), errors=(503,)),
     Endpoint("GET", "/api/tenant", "The caller's tenant, role, plan, limits and usage",
              "keys", {200: ref("Tenant")}),
+    # -- inline bulk lookups (001), streamed as Server-Sent Events on request
+    *(Endpoint("POST", kind.path, kind.summary, "bulk", {200: ref("BulkAnswer")},
+               body=_bulk_body(kind), body_required=True,
+               errors=(503,) if kind.provider else (),
+               description=f"`{kind.fields[0]}`: at most {kind.cap} strings (more: 413). "
+                           "With `Accept: text/event-stream` the answer is a stream of "
+                           "`result` events, one per item as it finishes, then one `summary`; "
+                           "otherwise one JSON body in input order. Credits (usage step type "
+                           f"`{kind.usage_type}`) for the items that finished."
+                           + (" 503 when the deployment has no provider for it."
+                              if kind.provider else ""))
+      for kind in KINDS),
     # -- secrets (000)
     Endpoint("GET", "/api/workflows/secrets", "List secrets (names only)", "secrets",
              {200: obj({"data": arr(ref("Secret")), "total": INT})}),

@@ -195,6 +195,8 @@ def apply_event(tx: Tx, event: dict[str, Any], pending: _Pending | None = None) 
         return _ended(tx, event, pending)
     if kind == ev.RUN_DELETED:
         return delete_run(tx, event["tenant"], event["subject"], pending)
+    if kind == ev.USAGE_RECORDED:
+        return _usage(event, pending)
     return 0  # a type from a newer producer: nothing to project
 
 
@@ -266,6 +268,23 @@ def _step_row(tx: Tx, event: dict[str, Any], pending: _Pending) -> int:
         pending.used(event["tenant"], utc_day(data.get("endedMs") or _ms(event)),
                      data["stepType"], int(data["credits"] or 0))
     return changed
+
+
+def _usage(event: dict[str, Any], pending: _Pending) -> int:
+    """Credits billed outside runs (inline bulk): added as they are, on the event's UTC day.
+
+    No row names the event, so its idempotency is the batch's: offsets are stored in the
+    same transaction, and a replay starts after them. A malformed one counts nothing.
+    """
+    data = event["data"]
+    step_type, credits, calls = data.get("stepType"), data.get("credits"), data.get("calls")
+    if not isinstance(step_type, str) or not step_type or not all(
+            isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in (credits, calls)):
+        return 0
+    entry = pending.usage.setdefault((event["tenant"], utc_day(_ms(event)), step_type), [0, 0])
+    entry[0] += credits
+    entry[1] += calls
+    return 1
 
 
 def utc_day(ms: int) -> str:

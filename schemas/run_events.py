@@ -25,6 +25,11 @@ RUN_CANCELLED = "run.cancelled"
 RUN_TERMINATED = "run.terminated"
 RUN_DELETED = "run.deleted"
 
+# Not a run's event: the credits of work done outside runs (inline bulk lookups), one
+# record per API call, so the history projector can add it to usage_daily. Not in TYPES
+# (no run row) and not subscribable by webhooks.
+USAGE_RECORDED = "usage.recorded"
+
 TYPES = (RUN_STARTED, STEP_COMPLETED, STEP_FAILED, RUN_RETRYING, RUN_PAUSED, RUN_RESUMED,
          RUN_COMPLETED, RUN_FAILED, RUN_CANCELLED, RUN_TERMINATED, RUN_DELETED)
 TERMINAL_TYPES = {"completed": RUN_COMPLETED, "failed": RUN_FAILED,
@@ -51,6 +56,20 @@ def encode(*, run_id: str, sequence: int, type: str, tenant: str, workflow_id: s
         "datacontenttype": "application/json", "tenant": tenant, "workflowid": workflow_id,
         "workflowversion": workflow_version, "sequence": sequence,
         "data": orjson.dumps(data).decode()})
+
+
+def encode_usage(*, call_id: str, tenant: str, time_ms: int, step_type: str, credits: int,
+                 calls: int) -> bytes:
+    """A `usage.recorded` event: `calls` calls of `step_type` billed `credits` in one API call.
+
+    Its id is the call's, so the projector (offsets in the rows' transaction) counts it once.
+    """
+    return _CODEC.encode({
+        "specversion": "1.0", "id": f"{call_id}:usage", "source": "/usage", "type": USAGE_RECORDED,
+        "subject": call_id, "time": rfc3339(time_ms), "datacontenttype": "application/json",
+        "tenant": tenant, "workflowid": "", "workflowversion": 0, "sequence": 1,
+        "data": orjson.dumps({"stepType": step_type, "credits": credits,
+                              "calls": calls}).decode()})
 
 
 def decode(raw: bytes) -> dict[str, Any]:

@@ -75,7 +75,8 @@ class Settings:
     jwt_tenant_claim: str = field(default_factory=lambda: _env("JWT_TENANT_CLAIM", "tenant"))
     jwt_role_claim: str = field(default_factory=lambda: _env("JWT_ROLE_CLAIM", "role"))
 
-    # Lookup providers (company_lookup, darkweb_lookup): one per deployment, operator-set.
+    # Lookup providers (company_lookup, darkweb_lookup, google_search): one per deployment,
+    # operator-set.
     # URL: a template with {query} (URL-encoded input); TOKEN: sent as a Bearer token.
     company_provider_url: str | None = field(
         default_factory=lambda: _env("COMPANY_PROVIDER_URL", "") or None)
@@ -85,6 +86,10 @@ class Settings:
         default_factory=lambda: _env("DARKWEB_PROVIDER_URL", "") or None)
     darkweb_provider_token: str | None = field(
         default_factory=lambda: _env("DARKWEB_PROVIDER_TOKEN", "") or None)
+    google_provider_url: str | None = field(  # google_search (and /api/bulk-google-search)
+        default_factory=lambda: _env("GOOGLE_PROVIDER_URL", "") or None)
+    google_provider_token: str | None = field(
+        default_factory=lambda: _env("GOOGLE_PROVIDER_TOKEN", "") or None)
 
     def provider(self, name: str) -> dict[str, str | None] | None:
         """A lookup provider's {url, token} for steps (ctx.extras["provider"]), None if unset."""

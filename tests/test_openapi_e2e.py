@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from dev.kafka import BrokerSettings
-from dev.workers import WorkerProcess
+from dev.workers import WorkerProcess, free_port
 from streams.keyring import generate_key
 from tests.conftest import fresh_app_id
 from tests.tenants import make_key
@@ -33,6 +33,10 @@ CHECKS = ("not_a_server_error,response_schema_conformance,status_code_conformanc
           "content_type_conformance")
 MAX_EXAMPLES = 20
 RUN_BUDGET_SECONDS = 170
+# Providers on a closed port: the inline bulk routes answer (each item failed) instead of
+# the 503 of a deployment with no provider at all, which the 5xx check would count.
+_CLOSED = f"http://127.0.0.1:{free_port()}/{{query}}"
+NO_PROVIDER = {"HOPFLOW_COMPANY_PROVIDER_URL": _CLOSED, "HOPFLOW_GOOGLE_PROVIDER_URL": _CLOSED}
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +44,7 @@ def worker(kafka_broker: BrokerSettings, tmp_path_factory: pytest.TempPathFactor
            ) -> Iterator[WorkerProcess]:
     proc = WorkerProcess(app_id=fresh_app_id("openapi"), bootstrap=kafka_broker.bootstrap,
                          home=tmp_path_factory.mktemp("openapi"),
-                         env={"HOPFLOW_SECRETS_KEYS": generate_key()})
+                         env={"HOPFLOW_SECRETS_KEYS": generate_key(), **NO_PROVIDER})
     proc.start()
     yield proc
     proc.stop()
