@@ -26,6 +26,7 @@ from history import bulk as sql
 from schemas.run_events import rfc3339
 from steps import file_trigger
 from steps.files import FileError, FileNotFound, FileRef, check_file_id
+from streams.bulk.fanout import MAX_FILE_BYTES
 from streams.engine import Engine
 from streams.triggers import file_upload
 from streams.triggers.launch import Refused
@@ -103,7 +104,8 @@ async def upload(engine: Engine, request: web.Request, workflow_id: str) -> web.
         raise ApiError(415, "send multipart/form-data with the file in the field file",
                        field="file")
     limit = trigger.get("max_size")
-    cap = attachments.MAX_ATTACHMENT_BYTES
+    # a fan-out CSV may be as big as a bulk job's (16 MB); a file for one run, an attachment's
+    cap = MAX_FILE_BYTES if file_trigger.fans_out(trigger) else attachments.MAX_ATTACHMENT_BYTES
     max_bytes = min(limit, cap) if isinstance(limit, int) else cap
     form = await attachments.read_form(engine.files, tenant, request,
                                        file_fields=UPLOAD_FIELDS, max_bytes=max_bytes)
