@@ -22,6 +22,7 @@ import phonenumbers
 from aiohttp import web
 
 from api.auth import require
+from api.credit_cap import check_credits
 from api.errors import ApiError, json_errors
 from api.requests import read_json
 from api.responses import json_response
@@ -124,7 +125,12 @@ async def _collect(bulk: InlineBulk) -> web.Response:
 
 async def bulk_call(engine: Engine, request: web.Request, kind: BulkKind) -> web.StreamResponse:
     tenant = require(request, "member").tenant
-    items, config = parse_items(await read_json(request), kind)
+    body = await read_json(request)
+    items, config = parse_items(body, kind)
+    field = next((f for f in kind.fields if isinstance(body, dict) and f in body),
+                 kind.fields[0])
+    await check_credits(engine, tenant, len(items), what=f"call of {len(items)} items",
+                        field=field)  # before any work: the same cap as bulk jobs
     try:
         bulk = InlineBulk(engine, tenant, kind, items, config)
     except NoProvider as exc:

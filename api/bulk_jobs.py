@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import faust
@@ -24,6 +23,7 @@ from aiohttp import web
 
 from api import attachments
 from api.auth import require
+from api.credit_cap import check_credits
 from api.errors import ApiError, json_errors
 from api.requests import pagination
 from api.responses import json_response
@@ -35,12 +35,13 @@ from steps import registry
 from steps.documents.rows import MAX_ROWS, RowsError, pick_column, read_rows, results_csv
 from steps.files import FileError, read_bytes
 from streams.bulk import jobs
+from streams.bulk import runs as bulk_runs
 from streams.bulk.fanout import MAX_FILE_BYTES
 from streams.bulk.progress import control_record
 from streams.engine import Engine, now_ms
-from streams.triggers.admission import plan_of
 
 PATH = "/api/bulk-jobs"
+WORKFLOW_FIELDS = ("run_id", "status", "result")
 PROGRESS_EVERY_SECONDS = 0.5
 PROGRESS_MAX_SECONDS = 3600.0
 
@@ -67,29 +68,10 @@ async def _job(engine: Engine, tenant: str, job_id: str) -> sql.BulkJobRow:
     return job
 
 
-async def _local_write(engine: Engine, fn: Any) -> None:
+async def local_write(engine: Engine, fn: Any) -> None:
     """Read-your-writes on this worker; the projector writes the same thing idempotently."""
     with contextlib.suppress(StoreUnavailable):
         await engine.history.write(fn)
-
-
-async def _check_credits(engine: Engine, tenant: str, rows: int) -> None:
-    cap = plan_of(engine, tenant).monthly_credits
-    if cap is None:
-        return
-    first = datetime.now(UTC).date().replace(day=1).isoformat()
-    used = await read(engine, lambda tx: sql.credits_since(tx, tenant, first))
-    if used + rows > cap:
-        raise ApiError(429, f"this job of {rows} rows would take this month's credits "
-                            f"({used} used) over the plan's monthly_credits cap of {cap}",
-                       field="file", retry_after=_seconds_to_next_month())
-
-
-def _seconds_to_next_month() -> float:
-    now = datetime.now(UTC)
-    nxt = (now.replace(day=28) + (now.replace(day=28) - now.replace(day=1))).replace(
-        day=1, hour=0, minute=0, second=0, microsecond=0)
-    return max(1.0, (nxt - now).total_seconds())
 
 
 async def create(engine: Engine, request: web.Request) -> web.Response:
@@ -116,7 +98,8 @@ async def create(engine: Engine, request: web.Request) -> web.Response:
         except FileError as exc:
             raise ApiError(400, f"the file could not be read back: {exc}", field="file") from None
         total = len(table.rows)
-        await _check_credits(engine, tenant, total)
+        await check_credits(engine, tenant, total, what=f"job of {total} rows",
+                            field="file")
     except BaseException:
         await attachments.discard(engine.files, tenant, form)
         raise
@@ -128,7 +111,7 @@ async def create(engine: Engine, request: web.Request) -> web.Response:
     decoded = {"job_id": job_id, "tenant": tenant, "ts_ms": created_ms,
                "created": {"type": type_, "column": column_index, "total": total,
                            "file_id": form.file.file_id}}
-    await _local_write(engine, lambda tx: sql.created(tx, decoded))
+    await local_write(engine, lambda tx: sql.created(tx, decoded))
     return json_response({"id": job_id, "type": type_, "status": jobs.QUEUED,
                           "total_rows": total, "processed": 0, "failed": 0,
                           "credits_used": 0, "created_at": rfc3339(created_ms),
@@ -155,7 +138,7 @@ async def cancel(engine: Engine, request: web.Request) -> web.Response:
         await engine.bulk_control.send(key=job.job_id,
                                        value=control_record("cancel", job.job_id, tenant))
         ts = now_ms()
-        await _local_write(engine, lambda tx: sql.ended(tx, job.job_id, jobs.CANCELLED, None, ts))
+        await local_write(engine, lambda tx: sql.ended(tx, job.job_id, jobs.CANCELLED, None, ts))
     return json_response(present(await _job(engine, tenant, job.job_id)))
 
 
@@ -176,8 +159,11 @@ async def download(engine: Engine, request: web.Request) -> web.StreamResponse:
         results[index] = None if output is None else orjson.loads(output)
         if error:
             errors[index] = error
-    module = registry.get(f"{job.type}_lookup")
-    fields = [f for f in getattr(module, "OUTPUT", {}) if f != "input"]
+    if job.type == bulk_runs.TYPE:  # a fan-out: each row's run (streams/machine.py bulk_report)
+        fields = list(WORKFLOW_FIELDS)
+    else:
+        module = registry.get(f"{job.type}_lookup")
+        fields = [f for f in getattr(module, "OUTPUT", {}) if f != "input"]
     response = web.StreamResponse(status=200, headers={
         "Content-Type": "text/csv; charset=utf-8",
         "Content-Disposition": f'attachment; filename="{job.job_id}.csv"',

@@ -4,7 +4,8 @@
 tenant's file is 404, the same as a missing one) as a download that browsers
 never render (`Content-Disposition: attachment`, `nosniff`). `POST /api/files`
 stores a file for a gateway that then announces it on the `uploads` topic.
-`POST /api/workflows/{id}/upload` starts a file_upload workflow with the file.
+`POST /api/workflows/{id}/upload` starts a file_upload workflow with the file,
+or, for a `fan_out: "rows"` workflow, a bulk job of one run per CSV row.
 """
 
 from __future__ import annotations
@@ -15,12 +16,17 @@ from urllib.parse import quote
 import faust
 from aiohttp import web
 
-from api import attachments
+from api import attachments, bulk_jobs
 from api.auth import principal_of, require
 from api.errors import ApiError, json_errors
 from api.responses import json_response
+from api.store import read
 from api.workflows import refused_error
+from history import bulk as sql
+from schemas.run_events import rfc3339
+from steps import file_trigger
 from steps.files import FileError, FileNotFound, FileRef, check_file_id
+from streams.bulk.fanout import MAX_FILE_BYTES
 from streams.engine import Engine
 from streams.triggers import file_upload
 from streams.triggers.launch import Refused
@@ -98,13 +104,16 @@ async def upload(engine: Engine, request: web.Request, workflow_id: str) -> web.
         raise ApiError(415, "send multipart/form-data with the file in the field file",
                        field="file")
     limit = trigger.get("max_size")
-    cap = attachments.MAX_ATTACHMENT_BYTES
+    # a fan-out CSV may be as big as a bulk job's (16 MB); a file for one run, an attachment's
+    cap = MAX_FILE_BYTES if file_trigger.fans_out(trigger) else attachments.MAX_ATTACHMENT_BYTES
     max_bytes = min(limit, cap) if isinstance(limit, int) else cap
     form = await attachments.read_form(engine.files, tenant, request,
                                        file_fields=UPLOAD_FIELDS, max_bytes=max_bytes)
     if form.file is None:
         raise ApiError(400, "the multipart field file is required", field="file")
     ref = form.file
+    if file_trigger.fans_out(trigger):
+        return await _fan_out(engine, request, workflow_id, form, key, principal.actor)
     try:
         run_id, _ = await file_upload.start(engine, tenant, workflow_id, ref,
                                             fields=form.fields, idempotency_key=key,
@@ -117,6 +126,31 @@ async def upload(engine: Engine, request: web.Request, workflow_id: str) -> web.
         raise
     return json_response({"runId": run_id, "workflowId": workflow_id, "status": "pending",
                           "file": ref.to_json()}, status=202)
+
+
+async def _fan_out(engine: Engine, request: web.Request, workflow_id: str,
+                   form: attachments.Form, key: str | None, actor: str) -> web.Response:
+    """A `fan_out: "rows"` workflow: a bulk job of one run per CSV row (202 with the job)."""
+    tenant = principal_of(request).tenant
+    ref = form.file
+    assert ref is not None
+    try:
+        created = await file_upload.fan_out(engine, tenant, workflow_id, ref,
+                                            idempotency_key=key, actor=actor)
+    except Refused as exc:
+        await attachments.discard(engine.files, tenant, form)
+        raise refused_error(exc) from None
+    except BaseException:
+        await attachments.discard(engine.files, tenant, form)
+        raise
+    await bulk_jobs.local_write(engine, lambda tx: sql.created(tx, created.record))
+    job = await read(engine, lambda tx: sql.get_job(tx, tenant, created.job_id))
+    body = bulk_jobs.present(job) if job is not None else {
+        "id": created.job_id, "type": "workflow", "status": "queued",
+        "total_rows": created.total, "processed": 0, "failed": 0, "credits_used": 0,
+        "created_at": rfc3339(created.record["ts_ms"]), "completed_at": None, "error": None}
+    body["workflow_id"] = workflow_id
+    return json_response({"job": body, "file": ref.to_json()}, status=202)
 
 
 def register(engine: Engine) -> None:

@@ -405,6 +405,9 @@ SCHEMAS: dict[str, Schema] = {
                    description="A stored file's reference: what a run's input names."),
     "UploadAccepted": obj({"runId": STR, "workflowId": STR, "status": STR,
                            "file": ref("FileRef")}),
+    "UploadFannedOut": obj({"job": ref("BulkJob"), "file": ref("FileRef")},
+                           description="A fan_out: rows workflow: the bulk job of one run "
+                                       "per CSV row"),
 }
 
 # ------------------------------------------------------------------ parameters
@@ -581,12 +584,14 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     # -- inline bulk lookups (001), streamed as Server-Sent Events on request
     *(Endpoint("POST", kind.path, kind.summary, "bulk", {200: ref("BulkAnswer")},
                body=_bulk_body(kind), body_required=True,
-               errors=(503,) if kind.provider else (),
+               errors=(429, 503),
                description=f"`{kind.fields[0]}`: at most {kind.cap} strings (more: 413). "
                            "With `Accept: text/event-stream` the answer is a stream of "
                            "`result` events, one per item as it finishes, then one `summary`; "
                            "otherwise one JSON body in input order. Credits (usage step type "
-                           f"`{kind.usage_type}`) for the items that finished."
+                           f"`{kind.usage_type}`) for the items that finished. 429 (naming "
+                           "the items field) when the items would go over the plan's "
+                           "monthly_credits cap; 503 while the history store is unreachable."
                            + (" 503 when the deployment has no provider for it."
                               if kind.provider else ""))
       for kind in KINDS),
@@ -763,8 +768,13 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              START_ANSWERS, params=START, body=_body(input=OBJ), errors=(409, 429, 503, 504),
              form=ATTACHMENT_FORM),
     Endpoint("POST", WF + "/upload", "Start a file_upload workflow with a file", "files",
-             {202: ref("UploadAccepted")}, params=(START[2],), form=UPLOAD_FORM,
-             body_required=True, errors=(409, 415, 429, 503)),
+             {202: {"anyOf": [ref("UploadAccepted"), ref("UploadFannedOut")]}},
+             params=(START[2],), form=UPLOAD_FORM, body_required=True,
+             errors=(409, 415, 429, 503),
+             description="A workflow whose trigger has fan_out: rows answers with a bulk job "
+                         "(GET /api/bulk-jobs?id=) of one run per CSV row; 400 names file "
+                         "(empty), 413 names file (over 10,000 rows), 429 names file (more "
+                         "rows than the plan starts a minute)."),
     # -- bulk jobs (api/bulk_jobs.py)
     Endpoint("POST", "/api/bulk-jobs", "Create an async bulk lookup job from a CSV", "bulk",
              {201: ref("BulkJob")}, form=BULK_FORM, body_required=True, errors=(415, 429, 503),

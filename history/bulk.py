@@ -107,6 +107,8 @@ def results(tx: Tx, record: dict[str, Any]) -> int:
         f"processed + failed + ? >= total THEN ? ELSE completed_ms END WHERE job_id = ?",
         (ok, len(added) - ok, credits, len(added), len(added), record["ts_ms"], job_id))
     lookups = sum(1 for row in added if int(row[1]) > 0)
+    if not credits and not lookups:
+        return len(added)  # nothing billed (a workflow fan-out's runs bill their own steps)
     tx.execute(
         "INSERT INTO usage_daily (tenant, day, step_type, credits, calls) "
         "VALUES (?, ?, ?, ?, ?) ON CONFLICT (tenant, day, step_type) DO UPDATE SET "

@@ -1,7 +1,9 @@
 """The `file_upload` trigger's filters: which content types and sizes start the workflow.
 
-`trigger: {"type": "file_upload", "content_types": [...], "max_size": <bytes>}`,
-both optional. A content type is exact (`text/csv`) or a family (`image/*`);
+`trigger: {"type": "file_upload", "content_types": [...], "max_size": <bytes>,
+"fan_out": "rows"}`, all optional. With `fan_out: "rows"` an uploaded CSV starts
+one run per row (the row as the run's input, header -> cell) as a bulk job.
+A content type is exact (`text/csv`) or a family (`image/*`);
 parameters (`; charset=...`) are ignored. Checked at save (`issues`) and on
 every upload (`refusal`), by the HTTP upload route and the uploads topic alike.
 """
@@ -14,6 +16,7 @@ from typing import Any
 from steps.base import Issue
 
 TYPE = "file_upload"
+FAN_OUT = ("rows",)
 _MEDIA = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/(\*|[a-z0-9][a-z0-9!#$&^_.+-]{0,126})$")
 MAX_TYPES = 100
 
@@ -32,7 +35,15 @@ def issues(trigger: dict[str, Any]) -> list[Issue]:
     size = trigger.get("max_size")
     if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
         found.append(Issue("trigger.max_size", "must be a positive number of bytes"))
+    fan_out = trigger.get("fan_out")
+    if fan_out is not None and fan_out not in FAN_OUT:
+        found.append(Issue("trigger.fan_out", 'must be "rows" (one run per CSV row) or absent'))
     return found
+
+
+def fans_out(trigger: dict[str, Any]) -> bool:
+    """One run per CSV row (a bulk job) rather than one run with the file."""
+    return trigger.get("fan_out") == "rows"
 
 
 def allows_type(patterns: list[str] | None, content_type: str) -> bool:

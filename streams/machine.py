@@ -36,6 +36,7 @@ DEFAULT_STEP_TIMEOUT_SECONDS = 10.0
 _DISPATCH = codec("step_dispatch")
 _UNSET: Any = object()
 _NO_RESULT = ("condition", "delay", "end_flow", "end-flow")  # never the run's result
+BULK_OUTPUT_MAX = 8 * 1024  # a fan-out run's result in its bulk row (the download's cell)
 
 
 @dataclass
@@ -51,6 +52,7 @@ class Effects:
     watchdog: bool = False  # the step watchdog fired (counted for operators)
     orphan: bool = False  # a command for a run this worker has no state for
     warning: str | None = None  # worth an operator's attention (the agent logs it)
+    bulk_report: dict[str, Any] | None = None  # a fan-out run's end: its bulk job's row result
 
 
 @lru_cache(maxsize=1024)
@@ -160,6 +162,8 @@ def _redelivery(state: dict[str, Any], command: dict[str, Any]) -> Effects:
     if command["id"] != state["last_command"]:
         return Effects()  # stale: applied long ago, nothing to re-send
     effects = Effects(dispatch=state.get("outbox"), events=list(state["event_outbox"]))
+    if state.get("bulk") is not None and state["status"] in st.TERMINAL:
+        effects.bulk_report = bulk_report(state)  # the crash may have lost the first one
     if state.get("timer_token"):
         effects.set_timer = _timer(state, state["timer_token"], state["timer_due_ms"])
     return effects
@@ -177,7 +181,7 @@ def _start(command: dict[str, Any], now: int) -> tuple[dict[str, Any], Effects]:
         "last_command": command["id"], "outbox": None, "timer_token": None,
         "timer_due_ms": None, "created_ms": now, "updated_ms": now, "ended_ms": None,
         "event_seq": 0, "event_outbox": [], "cancel_reason": None, "partition": -1,
-        "gate": req.get("gate"),
+        "gate": req.get("gate"), "bulk": command.get("bulk"),
     }
     run = _Run(state)
     effects = Effects(changed=True)
@@ -405,6 +409,25 @@ def _finish(run: _Run, status: str, now: int, effects: Effects, error: str | Non
     if state["trigger"] == ev.TEST_TRIGGER:  # the history store leaves test runs out of health
         data["test"] = True
     _emit(state, effects, ev.TERMINAL_TYPES[state["status"]], now, data)
+    if state.get("bulk") is not None:
+        effects.bulk_report = bulk_report(state)
+
+
+def bulk_report(state: dict[str, Any]) -> dict[str, Any]:
+    """An ended fan-out run as its bulk job's row result (bulk_control BulkResult).
+
+    ok means completed; the output names the run and carries its result, capped
+    (a longer result is replaced by a note: the run's own record has it whole)."""
+    result = state.get("result")
+    if result is not None and len(result) > BULK_OUTPUT_MAX:
+        result = _dumps({"truncated": True, "bytes": len(result),
+                         "see": f"/api/runs/{state['run_id']}"})
+    output = ('{"run_id":' + _dumps(state["run_id"]) + ',"status":' + _dumps(state["status"])
+              + ',"result":' + (result if result is not None else "null") + "}")
+    ok = state["status"] == st.COMPLETED
+    return {"index": state["bulk"]["row"], "ok": ok, "output": output,
+            "error": None if ok else (state.get("error") or state["status"])[:500],
+            "credits": 0}
 
 
 def _current(state: dict[str, Any]) -> dict[str, Any] | None:

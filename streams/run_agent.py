@@ -7,6 +7,7 @@ import logging
 from schemas import DecodeError, codec
 from schemas import statuses as st
 from streams import machine, metrics
+from streams.bulk.progress import control_record
 from streams.engine import Engine, now_ms
 from streams.expiry import Expiry
 from streams.timers import TimerService
@@ -76,6 +77,11 @@ def register(engine: Engine, timers: TimerService, expiry: Expiry) -> None:
                 await engine.step_dispatch.send(key=run_id, value=effects.dispatch)
             for raw in effects.events:
                 await engine.run_events.send(key=run_id, value=raw)
+            if effects.bulk_report is not None and state is not None:
+                # a fan-out run ended: ONE record to its job (streams/bulk), nothing for others
+                job = state["bulk"]["job"]
+                await engine.bulk_control.send(key=job, value=control_record(
+                    "results", job, state["tenant"], results=[effects.bulk_report]))
             if state is not None and state.get("gate") and state["status"] in st.TERMINAL \
                     and (effects.changed or command["id"] == state["last_command"]):
                 await engine.run_gate.send(key=state["gate"], value=_GATE.encode({

@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import orjson
+
 from schemas import codec
 from steps.documents.rows import MAX_ROWS, RowsError, query_of, read_rows
 from steps.files import FileError, read_bytes
@@ -26,8 +28,10 @@ class FanOutFailed(Exception):
     """The job's file is gone or no longer reads: the job fails with this reason."""
 
 
-async def produce_rows(engine: Engine, job_id: str, tenant: str, created: dict[str, Any]
-                       ) -> int:
+async def produce_rows(engine: Engine, job_id: str, tenant: str, created: dict[str, Any], *,
+                       workflow_id: str | None = None, actor: str | None = None) -> int:
+    """Every row onto bulk-rows; a workflow job's row carries the row as a JSON object
+    (header -> cell: the run's input) in `query` (streams/bulk/runs.py)."""
     try:
         _, data = await read_bytes(engine.files, tenant, created["file_id"],
                                    max_bytes=MAX_FILE_BYTES)
@@ -45,6 +49,8 @@ async def produce_rows(engine: Engine, job_id: str, tenant: str, created: dict[s
         error: str | None = None
         if row.error is not None:
             error = f"line {row.line}: {row.error}"
+        elif workflow_id is not None:
+            query = orjson.dumps(dict(zip(table.columns, row.values, strict=False))).decode()
         else:
             query = query_of(row, column)
             if not query:
@@ -52,6 +58,7 @@ async def produce_rows(engine: Engine, job_id: str, tenant: str, created: dict[s
         pending.append(await producer.send(
             topic, f"{job_id}:{row.index}".encode(), _ROW.encode({
                 "job_id": job_id, "tenant": tenant, "type": type_, "index": row.index,
-                "query": query, "error": error}), None, None, None))
+                "query": query, "error": error, "workflow_id": workflow_id,
+                "actor": actor}), None, None, None))
     await asyncio.gather(*pending)
     return len(table.rows)

@@ -24,9 +24,11 @@ CONTROL = codec("bulk_control")
 
 def control_record(kind: str, job_id: str, tenant: str, *, created: dict[str, Any] | None = None,
                    results: list[dict[str, Any]] | None = None,
-                   error: str | None = None) -> bytes:
+                   error: str | None = None, workflow_id: str | None = None,
+                   actor: str | None = None) -> bytes:
     return CONTROL.encode({"kind": kind, "job_id": job_id, "tenant": tenant, "ts_ms": now_ms(),
-                           "created": created, "results": results or [], "error": error})
+                           "created": created, "results": results or [], "error": error,
+                           "workflow_id": workflow_id, "actor": actor})
 
 
 def register(engine: Engine) -> Any:
@@ -42,7 +44,8 @@ def register(engine: Engine) -> Any:
         job = job or jobs.new_job(cmd["tenant"], created["type"], created["total"],
                                   cmd["ts_ms"])
         try:
-            await produce_rows(engine, job_id, cmd["tenant"], created)
+            await produce_rows(engine, job_id, cmd["tenant"], created,
+                               workflow_id=cmd.get("workflow_id"), actor=cmd.get("actor"))
         except FanOutFailed as exc:
             job = jobs.failed(job, str(exc), now_ms())
             await emit(job_id, job)

@@ -24,6 +24,7 @@ from history.bulk import cancelled_among
 from schemas import DecodeError, codec
 from steps import registry
 from steps.base import ExecContext, StepFailed
+from streams.bulk import runs
 from streams.bulk.progress import control_record
 from streams.engine import Engine
 
@@ -96,6 +97,12 @@ async def process(engine: Engine, raws: list[bytes], cancelled: _Cancelled) -> N
     skip = await cancelled.among(list(by_job))
     for job_id, rows in by_job.items():
         if job_id in skip:
+            continue
+        if rows[0]["type"] == runs.TYPE:  # launched; a run reports when it ends
+            results = await runs.launch_rows(engine, rows)
+            if results:
+                await engine.bulk_control.send(key=job_id, value=control_record(
+                    "results", job_id, rows[0]["tenant"], results=results))
             continue
         module = registry.get(f"{rows[0]['type']}_lookup")
         provider_name = getattr(module, "PROVIDER", None)

@@ -5,6 +5,8 @@ both apply the same checks: the workflow's trigger must be `file_upload`
 (409 naming `trigger` otherwise), its `content_types` and `max_size` filters
 must take the file (415 / 413 naming `file`), then `launch()` as every trigger.
 The run's input is `{"file": ref, "attachment": ref, "fileId": ..., **fields}`.
+A `fan_out: "rows"` trigger starts a bulk job instead, one run per CSV row
+(`fan_out`, streams/bulk/runs.py).
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ import orjson
 from steps import file_trigger
 from steps.files import FileRef
 from streams import intake
+from streams.bulk import runs as bulk_runs
 from streams.control.workflows import ARCHIVED
 from streams.engine import Engine
-from streams.triggers.launch import Launch, Refused, launch
+from streams.triggers.launch import Launch, Refused, launch, target
 
 TRIGGER = file_trigger.TYPE
 
@@ -80,6 +83,30 @@ async def start(engine: Engine, tenant: str, workflow_id: str, ref: FileRef, *,
                      idempotency_key or default_key(ref, workflow_id), actor=actor or TRIGGER)
     check_filters(trigger, ref)
     return await launch(engine, request), request
+
+
+def fans_out(engine: Engine, tenant: str, workflow_id: str) -> bool:
+    """Whether an upload to this workflow starts a fan-out job (404 / 409 as upload_trigger)."""
+    return file_trigger.fans_out(upload_trigger(engine, tenant, workflow_id))
+
+
+async def fan_out(engine: Engine, tenant: str, workflow_id: str, ref: FileRef, *,
+                  idempotency_key: str | None = None, actor: str | None = None
+                  ) -> bulk_runs.Created:
+    """Check the trigger, its filters and that the workflow may run; send the job.
+
+    The job id derives from the idempotency key (default: the file and the
+    workflow), so a redelivered upload names the same job, whose rows name the
+    same runs: nothing starts twice."""
+    trigger = upload_trigger(engine, tenant, workflow_id)
+    check_filters(trigger, ref)
+    head = intake.workflow_head(engine, tenant, workflow_id)
+    if head is None:
+        raise Refused(404, f"workflow {workflow_id!r} not found")
+    target(engine, tenant, head)  # archived / disabled: 409 before any row is read
+    return await bulk_runs.create(engine, tenant, workflow_id, ref,
+                                  key=idempotency_key or default_key(ref, workflow_id),
+                                  actor=actor or TRIGGER)
 
 
 def matching(engine: Engine, tenant: str, ref: FileRef) -> tuple[list[str], list[str]]:

@@ -51,6 +51,7 @@ class Launch:
     trigger: str  # manual, webhook, ingest_topic, schedule, event, monitor_event, test
     idempotency_key: str | None = None
     actor: str | None = None
+    bulk: dict[str, Any] | None = None  # {job, row}: a fan-out job's row (streams/bulk/runs.py)
 
 
 def target(engine: Engine, tenant: str, head: dict[str, Any]) -> dict[str, Any]:
@@ -79,7 +80,8 @@ async def launch(engine: Engine, request: Launch) -> str:
         engine, run_id=run_id, tenant=request.tenant, workflow=workflow,
         input_json=orjson.dumps(request.input).decode(),
         idempotency_key=request.idempotency_key, digest=None, trigger=request.trigger,
-        actor=request.actor, gate=intake.gate_of(request.tenant, workflow, request.input))
+        actor=request.actor, gate=intake.gate_of(request.tenant, workflow, request.input),
+        bulk=request.bulk)
     return run_id
 
 

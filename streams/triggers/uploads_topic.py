@@ -78,8 +78,12 @@ async def _start_one(engine: Engine, event: Any, upload: Upload, ref: FileRef,
                      workflow_id: str, key: str | None) -> bool:
     for attempt in range(RETRIES_WHILE_CATCHING_UP + 1):
         try:
-            await file_upload.start(engine, upload.tenant, workflow_id, ref,
-                                    fields=upload.input, idempotency_key=key)
+            if file_upload.fans_out(engine, upload.tenant, workflow_id):
+                await file_upload.fan_out(engine, upload.tenant, workflow_id, ref,
+                                          idempotency_key=key)
+            else:
+                await file_upload.start(engine, upload.tenant, workflow_id, ref,
+                                        fields=upload.input, idempotency_key=key)
             return True
         except Refused as exc:
             if exc.status == 503 and attempt < RETRIES_WHILE_CATCHING_UP:
