@@ -18,6 +18,7 @@ import asyncio
 import functools
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -49,6 +50,8 @@ class HistoryProjector(Service):
         self.run_events = catalog.run_events.name
         self.workflow_events = catalog.workflow_events.name
         self.topics: tuple[str, ...] = (self.run_events, self.workflow_events)
+        # one retention batch: (tx, before_ms=) -> rows deleted, 0 when nothing is left
+        self.expire: Callable[..., int] = expire
         self.group = f"{settings.app_id}-history" if db.dialect == "postgresql" else None
         self.lag_records = 0
         self.last_event_ms = 0
@@ -192,7 +195,7 @@ class HistoryProjector(Service):
             if self._owns_retention():
                 cutoff = int((time.time() - self.settings.history_retention_days * 86400) * 1000)
                 try:
-                    while await self.db.write(functools.partial(expire, before_ms=cutoff)):
+                    while await self.db.write(functools.partial(self.expire, before_ms=cutoff)):
                         await asyncio.sleep(0)
                 except StoreUnavailable as exc:
                     log.warning("history: retention skipped: %s", exc)
@@ -202,7 +205,7 @@ class HistoryProjector(Service):
         """SQLite: every worker cleans its own file; PostgreSQL: one worker does it."""
         if self.group is None or self._consumer is None:
             return True
-        return TopicPartition(self.run_events, 0) in self._consumer.assignment()
+        return TopicPartition(self.topics[0], 0) in self._consumer.assignment()
 
     def status(self) -> dict[str, Any]:
         return {"store": self.db.dialect, "available": self.db.available,

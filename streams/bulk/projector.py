@@ -15,7 +15,7 @@ from typing import Any
 from aiokafka import TopicPartition
 
 from history import Database
-from history.bulk import apply_bulk_batch
+from history.bulk import apply_bulk_batch, expire_jobs
 from schemas import DecodeError, codec
 from streams.projector import HistoryProjector
 from streams.settings import Settings
@@ -29,6 +29,9 @@ class BulkProjector(HistoryProjector):
                  ) -> None:
         super().__init__(settings, catalog, db, **kwargs)
         self.topics = (catalog.bulk_control.name,)
+        # run history's retention: jobs that ended history_retention_days ago leave with
+        # their result rows, then file retention may delete their input files
+        self.expire = expire_jobs
         self.group = f"{settings.app_id}-bulk-history" if db.dialect == "postgresql" else None
 
     def _decode(self, topic: str, value: bytes | None) -> dict[str, Any] | None:  # type: ignore[override]
@@ -55,5 +58,3 @@ class BulkProjector(HistoryProjector):
     async def _measure_lag(self) -> None:
         """The run-events projector owns the lag metrics."""
 
-    async def _retention(self) -> None:
-        """Bulk rows go with their files' retention (not yet: README, Bulk jobs)."""
