@@ -52,6 +52,8 @@ class HistoryProjector(Service):
         self.topics: tuple[str, ...] = (self.run_events, self.workflow_events)
         # one retention batch: (tx, before_ms=) -> rows deleted, 0 when nothing is left
         self.expire: Callable[..., int] = expire
+        # one batch of decoded records and the next offsets, written in one transaction
+        self.apply: Callable[[Any, list[Any], dict[tuple[str, int], int]], int] = apply_batch
         self.group = f"{settings.app_id}-history" if db.dialect == "postgresql" else None
         self.lag_records = 0
         self.last_event_ms = 0
@@ -171,7 +173,7 @@ class HistoryProjector(Service):
             offsets[(tp.topic, tp.partition)] = messages[-1].offset + 1
         async with self._lock:
             await self._retry("project", lambda: self.db.write(
-                lambda tx: apply_batch(tx, records, offsets)))
+                lambda tx: self.apply(tx, records, offsets)))
         self.projected += len(records)
 
     async def _measure_lag(self) -> None:
