@@ -197,3 +197,16 @@ def test_the_bulk_projector_runs_job_retention_on_its_own_partition(tmp_path: Pa
         assert not projector._owns_retention()
     finally:
         store.close()
+
+
+def test_a_failed_record_carries_its_reason_to_the_sql_job(db: Database) -> None:
+    """The `failed` record's error used to be dropped by the Avro schema (no such field)."""
+    from schemas import codec
+    from streams.bulk.progress import control_record
+
+    raw = control_record("failed", "j9", "t", error="the job's file could not be read: gone")
+    record = codec("bulk_control").decode(raw)
+    assert record["error"] == "the job's file could not be read: gone"
+    db.write_now(lambda tx: sql.apply_bulk_batch(tx, [created("j9", 3), record], {}))
+    job = db.write_now(lambda tx: sql.get_job(tx, "t", "j9"))
+    assert job is not None and (job.status, job.error) == ("failed", record["error"])
