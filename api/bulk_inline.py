@@ -17,7 +17,6 @@ import contextlib
 from typing import Any
 
 import faust
-import orjson
 import phonenumbers
 from aiohttp import web
 
@@ -26,19 +25,12 @@ from api.credit_cap import check_credits
 from api.errors import ApiError, json_errors
 from api.requests import read_json
 from api.responses import json_response
+from api.sse import KEEPALIVE, SSE_HEADERS, client_gone, sse
 from streams.engine import Engine
 from streams.inline_bulk import KINDS, BulkKind, InlineBulk, NoProvider
 
 KEEPALIVE_SECONDS = 15.0
 WATCH_SECONDS = 0.25  # how often a silent stream checks that its client is still there
-KEEPALIVE = b": keep-alive\n\n"
-SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
-               "X-Accel-Buffering": "no"}  # proxies (nginx) must not hold events back
-
-
-def sse(event: str, data: Any) -> bytes:
-    """One Server-Sent Event; orjson writes no newline, so `data` is one line."""
-    return b"event: " + event.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
 
 
 def wants_events(accept: str | None) -> bool:
@@ -82,15 +74,10 @@ def parse_items(body: Any, kind: BulkKind) -> tuple[list[str], dict[str, Any]]:
     return items, config
 
 
-def _gone(request: web.Request) -> bool:
-    transport = request.transport
-    return transport is None or transport.is_closing()
-
-
 async def _watch(request: web.Request, bulk: InlineBulk) -> None:
     """Cancel the call's work as soon as its client's connection closes."""
     while not bulk.finished:
-        if _gone(request):
+        if client_gone(request):
             bulk.cancel()
             return
         await asyncio.sleep(WATCH_SECONDS)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
@@ -27,6 +28,7 @@ from api.credit_cap import check_credits
 from api.errors import ApiError, json_errors
 from api.requests import pagination
 from api.responses import json_response
+from api.sse import KEEPALIVE, SSE_HEADERS, client_gone, sse
 from api.store import read
 from history import StoreUnavailable
 from history import bulk as sql
@@ -44,6 +46,7 @@ PATH = "/api/bulk-jobs"
 WORKFLOW_FIELDS = ("run_id", "status", "result")
 PROGRESS_EVERY_SECONDS = 0.5
 PROGRESS_MAX_SECONDS = 3600.0
+KEEPALIVE_SECONDS = 15.0
 
 
 def present(job: sql.BulkJobRow) -> dict[str, Any]:
@@ -175,38 +178,60 @@ async def download(engine: Engine, request: web.Request) -> web.StreamResponse:
     return response
 
 
-def _sse(event: str, body: dict[str, Any]) -> bytes:
-    return f"event: {event}\ndata: ".encode() + orjson.dumps(body) + b"\n\n"
-
-
 async def progress(engine: Engine, request: web.Request) -> web.StreamResponse:
     """`progress` events while the counters move, then one `done` with the whole job."""
     tenant = require(request, "member").tenant
     job = await _job(engine, tenant, _job_id(request))
-    response = web.StreamResponse(status=200, headers={
-        "Content-Type": "text/event-stream", "Cache-Control": "no-cache",
-        "X-Accel-Buffering": "no"})
+    response = web.StreamResponse(status=200, headers=SSE_HEADERS)
     await response.prepare(request)
+
+    async def fetch() -> sql.BulkJobRow | None:
+        try:
+            return await _job(engine, tenant, job.job_id)
+        except ApiError:
+            return None
+
+    await follow(response, job, fetch, lambda: client_gone(request))
+    return response
+
+
+async def follow(response: web.StreamResponse, job: sql.BulkJobRow,
+                 fetch: Callable[[], Awaitable[sql.BulkJobRow | None]],
+                 gone: Callable[[], bool]) -> None:
+    """Write progress until the job ends, the stream's time is up, or the client leaves.
+
+    A job can sit queued or between batches for a long time: a keep-alive comment
+    every KEEPALIVE_SECONDS keeps proxies from closing the stream, and a client that
+    went away ends the loop at once instead of polling the store for an hour.
+    """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + PROGRESS_MAX_SECONDS
+    quiet_since = loop.time()
     last: tuple[Any, ...] | None = None
-    while True:
-        now = (job.processed, job.failed, job.total, job.status)
-        if now != last:
-            await response.write(_sse("progress", {"processed": job.processed,
-                                                   "failed": job.failed, "total": job.total,
-                                                   "status": job.status}))
-            last = now
-        if job.status in jobs.TERMINAL or loop.time() > deadline:
-            break
-        await asyncio.sleep(PROGRESS_EVERY_SECONDS)
-        try:
-            job = await _job(engine, tenant, job.job_id)
-        except ApiError:
-            break
-    await response.write(_sse("done", present(job)))
-    await response.write_eof()
-    return response
+    try:
+        while True:
+            now = (job.processed, job.failed, job.total, job.status)
+            if now != last:
+                await response.write(sse("progress", {
+                    "processed": job.processed, "failed": job.failed, "total": job.total,
+                    "status": job.status}))
+                last, quiet_since = now, loop.time()
+            elif loop.time() - quiet_since >= KEEPALIVE_SECONDS:
+                await response.write(KEEPALIVE)
+                quiet_since = loop.time()
+            if job.status in jobs.TERMINAL or loop.time() > deadline:
+                break
+            await asyncio.sleep(PROGRESS_EVERY_SECONDS)
+            if gone():
+                return
+            fresh = await fetch()
+            if fresh is None:
+                break
+            job = fresh
+        await response.write(sse("done", present(job)))
+        await response.write_eof()
+    except ConnectionError:  # the client went away mid-write
+        return
 
 
 def register(engine: Engine) -> None:

@@ -124,6 +124,35 @@ def ended(tx: Tx, job_id: str, status: str, error: str | None, ts_ms: int) -> in
         f"WHERE job_id = ? AND status NOT IN {TERMINAL_SQL}", (status, error, ts_ms, job_id))
 
 
+RETENTION_ROWS_PER_TX = 50_000  # result rows one retention transaction may delete
+RETENTION_JOBS_PER_TX = 500
+
+
+def expire_jobs(tx: Tx, before_ms: int, rows_per_tx: int = RETENTION_ROWS_PER_TX) -> int:
+    """Delete jobs that ended before `before_ms` (run history's retention), with their rows.
+
+    Batched like history.projection.expire, but by result rows rather than jobs: a
+    10,000-row job is 10,000 deletes, so a transaction takes jobs until their rows
+    reach `rows_per_tx` (at least one job). Returns the jobs deleted (0: nothing left).
+    A job still queued or processing stays, and with it its input file (files_in_use).
+    """
+    found = tx.all(f"SELECT job_id, total FROM bulk_jobs WHERE completed_ms < ? AND "
+                   f"status IN {TERMINAL_SQL} ORDER BY completed_ms LIMIT ?",
+                   (before_ms, RETENTION_JOBS_PER_TX))
+    ids: list[str] = []
+    rows = 0
+    for job_id, total in found:
+        if ids and rows + int(total) > rows_per_tx:
+            break
+        ids.append(job_id)
+        rows += int(total)
+    if not ids:
+        return 0
+    marks = ", ".join("?" * len(ids))
+    tx.execute(f"DELETE FROM bulk_results WHERE job_id IN ({marks})", ids)
+    return tx.execute(f"DELETE FROM bulk_jobs WHERE job_id IN ({marks})", ids)
+
+
 # ------------------------------------------------------------------ queries
 
 def _row(row: tuple[Any, ...]) -> BulkJobRow:

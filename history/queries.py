@@ -189,12 +189,17 @@ def usage(tx: Tx, tenant: str, first_day: str, last_day: str) -> list[tuple[str,
 
 
 def files_in_use(tx: Tx, tenant: str, file_ids: Sequence[str]) -> set[str]:
-    """Which of these files a run in history names (file retention keeps those)."""
+    """Which of these files a run in history names, or a bulk job in the store reads.
+
+    File retention keeps those: a bulk job's download reads its input file again, so
+    the file stays as long as the job (history/bulk.py expire_jobs removes old jobs).
+    """
     found: set[str] = set()
     for start in range(0, len(file_ids), 500):
         chunk = list(file_ids[start:start + 500])
         marks = ", ".join("?" * len(chunk))
         found |= {row[0] for row in tx.all(
-            f"SELECT DISTINCT file_id FROM run_files WHERE tenant = ? AND file_id IN ({marks})",
-            (tenant, *chunk))}
+            f"SELECT DISTINCT file_id FROM run_files WHERE tenant = ? AND file_id IN ({marks}) "
+            f"UNION SELECT file_id FROM bulk_jobs WHERE tenant = ? AND file_id IN ({marks})",
+            (tenant, *chunk, tenant, *chunk))}
     return found

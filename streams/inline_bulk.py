@@ -27,10 +27,9 @@ from types import ModuleType
 from typing import Any
 
 from schemas import run_events as ev
-from steps.base import ExecContext, StepFailed
+from steps.base import ExecContext
 from steps.lookups import company, domain, email, google, ip, phone
-from steps.redact import redact, redact_text
-from streams import log_redaction
+from streams.bulk.lookup import run_lookup, secrets_of
 from streams.engine import Engine, now_ms
 
 log = logging.getLogger(__name__)
@@ -111,15 +110,14 @@ class InlineBulk:
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
         self._extras: dict[str, Any] = {}
-        self._secrets: list[str] = []
+        self._secrets: tuple[str, ...] = ()
         if kind.provider is not None:
             provider = engine.settings.provider(kind.provider)
             if provider is None:
                 raise NoProvider(f"{kind.module.name} has no provider configured: set "
                                  f"{kind.module.ENV}")
             self._extras["provider"] = provider
-            if provider.get("token"):
-                self._secrets.append(provider["token"])  # never in an answer or a log
+            self._secrets = secrets_of(provider)  # never in an answer or a log
 
     # ---------------------------------------------------------------- running
 
@@ -139,21 +137,9 @@ class InlineBulk:
     async def _one(self, index: int) -> ItemResult:
         item = self.items[index]
         ctx = ExecContext(self.call_id, self.tenant, str(index), 1, dict(self._extras))
-        try:
-            with log_redaction.using(self._secrets):
-                outcome = await self.kind.module.execute({**self.config, "value": item}, ctx)
-        except StepFailed as exc:
-            return ItemResult(index, item, False, None, redact_text(str(exc), self._secrets), 0)
-        except Exception as exc:  # one item's crash is its answer, not the call's
-            log.exception("inline bulk %s: item %d crashed", self.kind.module.name, index)
-            return ItemResult(index, item, False, None, f"lookup failed ({type(exc).__name__})",
-                              0)
-        output = redact(outcome.output, self._secrets) if self._secrets else outcome.output
-        valid = output.get("valid", True) if isinstance(output, dict) else True
-        reason = output.get("reason") if isinstance(output, dict) else None
-        return ItemResult(index, item, valid is not False, output,
-                          None if valid is not False else (reason or "invalid input"),
-                          max(0, int(outcome.credits or 0)))
+        looked = await run_lookup(self.kind.module, {**self.config, "value": item}, ctx,
+                                  self._secrets)
+        return ItemResult(index, item, looked.ok, looked.output, looked.error, looked.credits)
 
     async def next(self, timeout: float) -> ItemResult | None:
         """The next finished item, or None after `timeout` s (or once cancelled)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -55,7 +55,7 @@ def _mask(record: logging.LogRecord, secrets: tuple[str, ...]) -> None:
 
 
 @contextmanager
-def using(secrets: list[str]) -> Iterator[None]:
+def using(secrets: Sequence[str]) -> Iterator[None]:
     """Mask `secrets` in records logged by this task until the block ends."""
     if not secrets:
         yield

@@ -18,6 +18,7 @@ import asyncio
 import functools
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -49,6 +50,10 @@ class HistoryProjector(Service):
         self.run_events = catalog.run_events.name
         self.workflow_events = catalog.workflow_events.name
         self.topics: tuple[str, ...] = (self.run_events, self.workflow_events)
+        # one retention batch: (tx, before_ms=) -> rows deleted, 0 when nothing is left
+        self.expire: Callable[..., int] = expire
+        # one batch of decoded records and the next offsets, written in one transaction
+        self.apply: Callable[[Any, list[Any], dict[tuple[str, int], int]], int] = apply_batch
         self.group = f"{settings.app_id}-history" if db.dialect == "postgresql" else None
         self.lag_records = 0
         self.last_event_ms = 0
@@ -168,7 +173,7 @@ class HistoryProjector(Service):
             offsets[(tp.topic, tp.partition)] = messages[-1].offset + 1
         async with self._lock:
             await self._retry("project", lambda: self.db.write(
-                lambda tx: apply_batch(tx, records, offsets)))
+                lambda tx: self.apply(tx, records, offsets)))
         self.projected += len(records)
 
     async def _measure_lag(self) -> None:
@@ -192,7 +197,7 @@ class HistoryProjector(Service):
             if self._owns_retention():
                 cutoff = int((time.time() - self.settings.history_retention_days * 86400) * 1000)
                 try:
-                    while await self.db.write(functools.partial(expire, before_ms=cutoff)):
+                    while await self.db.write(functools.partial(self.expire, before_ms=cutoff)):
                         await asyncio.sleep(0)
                 except StoreUnavailable as exc:
                     log.warning("history: retention skipped: %s", exc)
@@ -202,7 +207,7 @@ class HistoryProjector(Service):
         """SQLite: every worker cleans its own file; PostgreSQL: one worker does it."""
         if self.group is None or self._consumer is None:
             return True
-        return TopicPartition(self.run_events, 0) in self._consumer.assignment()
+        return TopicPartition(self.topics[0], 0) in self._consumer.assignment()
 
     def status(self) -> dict[str, Any]:
         return {"store": self.db.dialect, "available": self.db.available,

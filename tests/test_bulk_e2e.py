@@ -324,3 +324,64 @@ async def test_kill_9_mid_job_every_row_once(spawn_worker: Callable[..., WorkerP
     while await usage_credits(http, first.url, tenant, "bulk_phone") - before != valid:
         assert time.monotonic() < deadline, "usage never matched the job's credits"
         await asyncio.sleep(0.3)
+
+
+async def test_a_job_whose_file_is_gone_fails_and_fires_bulk_job_failed(
+        worker: WorkerProcess, kafka_broker: BrokerSettings, http: httpx.AsyncClient) -> None:
+    """The `failed` status and `bulk_job.failed`: a `created` record naming a file that is gone.
+
+    (The API checks the file, so the record is produced here, as the API would have
+    before the file went away.)
+    """
+    from aiokafka import AIOKafkaProducer
+
+    from streams.bulk.progress import control_record
+    from topics.catalog import Catalog
+
+    base = worker.url
+    async with httpx.AsyncClient() as plain:
+        app_id = (await plain.get(f"{base}/healthz")).json()["app"]
+    got: list[dict[str, Any]] = []
+    port = free_port()
+
+    async def handle(request: web.Request) -> web.Response:
+        got.append(orjson.loads(await request.read()))
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/hook", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_broker.bootstrap)
+    await producer.start()
+    try:
+        r = await http.post(base + "/api/webhooks", headers={"x-tenant-id": "bulk-fail"},
+                            json={"url": f"http://127.0.0.1:{port}/hook",
+                                  "eventTypes": ["bulk_job.failed"]})
+        assert r.status_code == 201, r.text
+        await asyncio.sleep(1.0)  # the endpoint reaches every worker's registry
+        job_id = "job_filegone"
+        await producer.send_and_wait(Catalog(app_id).bulk_control.name, key=job_id.encode(),
+                                     value=control_record("created", job_id, "bulk-fail",
+                                                          created={"type": "phone",
+                                                                   "column": 0, "total": 3,
+                                                                   "file_id": "file_gone"}))
+        deadline = time.monotonic() + 60
+        found: dict[str, Any] = {}
+        while time.monotonic() < deadline and (found.get("status") != "failed" or not got):
+            await asyncio.sleep(0.2)  # 404 until the bulk projector has the job
+            r = await http.get(base + JOBS, params={"id": job_id},
+                               headers={"x-tenant-id": "bulk-fail"})
+            found = r.json() if r.status_code == 200 else {}
+    finally:
+        await producer.stop()
+        await runner.cleanup()
+    assert found["status"] == "failed" and "could not be read" in (found["error"] or ""), found
+    assert found["completed_at"] is not None and found["processed"] == 0
+    assert len(got) == 1, got
+    assert got[0]["type"] == "bulk_job.failed" and got[0]["id"] == f"bulk:{job_id}:failed"
+    assert got[0]["data"]["status"] == "failed" and got[0]["data"]["error"]
+    gone = await http.get(base + JOBS + "/download", params={"id": job_id},
+                          headers={"x-tenant-id": "bulk-fail"})
+    assert gone.status_code == 409 and gone.json()["error"]["field"] == "id"

@@ -124,3 +124,89 @@ def test_projection_cancel_keeps_rows_and_status(db: Database) -> None:
     listed, total = db.write_now(lambda tx: sql.list_jobs(tx, "t", 10, 0))
     assert total == 1 and listed[0].job_id == "j2"
     assert db.write_now(lambda tx: sql.credits_since(tx, "t", "2026-11-01")) == 5
+
+
+# ------------------------------------------------------------------ retention
+
+def ended_job(db: Database, job_id: str, total: int, completed_ms: int | None,
+              file_id: str = "f1") -> None:
+    record = created(job_id, total)
+    record["created"] = {**record["created"], "file_id": file_id}
+    rows = results(job_id, [res(i) for i in range(total)], completed_ms or NOW)
+    batch = [record, rows] if completed_ms is not None else [record]
+    db.write_now(lambda tx: sql.apply_bulk_batch(tx, batch, {}))
+
+
+def test_retention_deletes_ended_jobs_and_their_rows_in_batches(db: Database) -> None:
+    day = 86_400_000
+    ended_job(db, "old1", 3, NOW - 40 * day)
+    ended_job(db, "old2", 4, NOW - 35 * day)
+    ended_job(db, "recent", 2, NOW - day)
+    ended_job(db, "running", 5, None)  # queued, never ended: stays, whatever its age
+    cutoff = NOW - 30 * day
+    # 3 + 4 rows > 5 per transaction: one job per batch, at least one job each time
+    assert db.write_now(lambda tx: sql.expire_jobs(tx, cutoff, rows_per_tx=5)) == 1
+    assert db.write_now(lambda tx: sql.expire_jobs(tx, cutoff, rows_per_tx=5)) == 1
+    assert db.write_now(lambda tx: sql.expire_jobs(tx, cutoff, rows_per_tx=5)) == 0
+    left, total = db.write_now(lambda tx: sql.list_jobs(tx, "t", 10, 0))
+    assert sorted(j.job_id for j in left) == ["recent", "running"] and total == 2
+    for gone in ("old1", "old2"):
+        assert db.write_now(lambda tx, g=gone: sql.job_results(tx, g)) == []
+    assert len(db.write_now(lambda tx: sql.job_results(tx, "recent"))) == 2
+
+
+def test_a_jobs_input_file_is_in_use_while_the_job_is_stored(db: Database) -> None:
+    from history import queries
+
+    ended_job(db, "kept", 2, NOW, file_id="file-kept")
+    ended_job(db, "old", 2, NOW - 90 * 86_400_000, file_id="file-old")
+    in_use = db.write_now(lambda tx: queries.files_in_use(
+        tx, "t", ["file-kept", "file-old", "file-unknown"]))
+    assert in_use == {"file-kept", "file-old"}
+    assert db.write_now(lambda tx: queries.files_in_use(tx, "other", ["file-kept"])) == set()
+    db.write_now(lambda tx: sql.expire_jobs(tx, NOW - 30 * 86_400_000))
+    assert db.write_now(lambda tx: queries.files_in_use(
+        tx, "t", ["file-kept", "file-old"])) == {"file-kept"}
+
+
+def test_the_bulk_projector_runs_job_retention_on_its_own_partition(tmp_path: Path) -> None:
+    """PostgreSQL: the worker holding bulk-control partition 0 expires jobs (not run-events')."""
+    from aiokafka import TopicPartition
+
+    from streams.bulk.projector import BulkProjector
+    from streams.settings import Settings
+    from topics.catalog import Catalog
+
+    catalog = Catalog("app")
+    store = open_database(f"sqlite:///{tmp_path / 'h.sqlite3'}")
+    try:
+        projector = BulkProjector(Settings(), catalog, store)
+        assert projector.expire is sql.expire_jobs
+        projector.group = "g"  # as with PostgreSQL
+
+        class Consumer:
+            def __init__(self, *tps: TopicPartition) -> None:
+                self.tps = set(tps)
+
+            def assignment(self) -> set[TopicPartition]:
+                return self.tps
+
+        projector._consumer = Consumer(TopicPartition(catalog.bulk_control.name, 0))  # type: ignore[assignment]
+        assert projector._owns_retention()
+        projector._consumer = Consumer(TopicPartition(catalog.run_events.name, 0))  # type: ignore[assignment]
+        assert not projector._owns_retention()
+    finally:
+        store.close()
+
+
+def test_a_failed_record_carries_its_reason_to_the_sql_job(db: Database) -> None:
+    """The `failed` record's error used to be dropped by the Avro schema (no such field)."""
+    from schemas import codec
+    from streams.bulk.progress import control_record
+
+    raw = control_record("failed", "j9", "t", error="the job's file could not be read: gone")
+    record = codec("bulk_control").decode(raw)
+    assert record["error"] == "the job's file could not be read: gone"
+    db.write_now(lambda tx: sql.apply_bulk_batch(tx, [created("j9", 3), record], {}))
+    job = db.write_now(lambda tx: sql.get_job(tx, "t", "j9"))
+    assert job is not None and (job.status, job.error) == ("failed", record["error"])

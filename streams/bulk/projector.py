@@ -12,10 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiokafka import TopicPartition
-
 from history import Database
-from history.bulk import apply_bulk_batch
+from history.bulk import apply_bulk_batch, expire_jobs
 from schemas import DecodeError, codec
 from streams.projector import HistoryProjector
 from streams.settings import Settings
@@ -29,6 +27,10 @@ class BulkProjector(HistoryProjector):
                  ) -> None:
         super().__init__(settings, catalog, db, **kwargs)
         self.topics = (catalog.bulk_control.name,)
+        # run history's retention: jobs that ended history_retention_days ago leave with
+        # their result rows, then file retention may delete their input files
+        self.expire = expire_jobs
+        self.apply = apply_bulk_batch
         self.group = f"{settings.app_id}-bulk-history" if db.dialect == "postgresql" else None
 
     def _decode(self, topic: str, value: bytes | None) -> dict[str, Any] | None:  # type: ignore[override]
@@ -38,22 +40,6 @@ class BulkProjector(HistoryProjector):
             self.skipped += 1
             return None
 
-    async def _project(self, batches: dict[TopicPartition, list[Any]]) -> None:
-        records: list[dict[str, Any]] = []
-        offsets: dict[tuple[str, int], int] = {}
-        for tp, messages in batches.items():
-            for message in messages:
-                record = self._decode(tp.topic, message.value)
-                if record is not None:
-                    records.append(record)
-            offsets[(tp.topic, tp.partition)] = messages[-1].offset + 1
-        async with self._lock:
-            await self._retry("project bulk", lambda: self.db.write(
-                lambda tx: apply_bulk_batch(tx, records, offsets)))
-        self.projected += len(records)
-
     async def _measure_lag(self) -> None:
         """The run-events projector owns the lag metrics."""
 
-    async def _retention(self) -> None:
-        """Bulk rows go with their files' retention (not yet: README, Bulk jobs)."""

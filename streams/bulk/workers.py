@@ -23,8 +23,9 @@ from history import StoreUnavailable
 from history.bulk import cancelled_among
 from schemas import DecodeError, codec
 from steps import registry
-from steps.base import ExecContext, StepFailed
+from steps.base import ExecContext
 from streams.bulk import runs
+from streams.bulk.lookup import run_lookup, secrets_of
 from streams.bulk.progress import control_record
 from streams.engine import Engine
 
@@ -45,23 +46,15 @@ def _result(index: int, ok: bool, output: Any = None, error: str | None = None,
 
 async def lookup(module: Any, row: dict[str, Any], provider: dict[str, Any] | None
                  ) -> dict[str, Any]:
-    """One row's result: ok when the lookup found the value valid (no `reason`)."""
+    """One row's result, by the rule inline bulk calls use too (streams/bulk/lookup.py)."""
     index = row["index"]
     if row["query"] is None:
         return _result(index, False, error=row["error"] or "no value")
     ctx = ExecContext(row["job_id"], row["tenant"], f"row-{index}", 1,
                       {} if provider is None else {"provider": provider})
-    try:
-        outcome = await module.execute({"value": row["query"]}, ctx)
-    except StepFailed as exc:
-        return _result(index, False, output=exc.output, error=str(exc)[:500])
-    except Exception as exc:  # a lookup's bug fails its row, not the job
-        log.exception("bulk lookup of job %s row %s crashed", row["job_id"], index)
-        return _result(index, False, error=f"{type(exc).__name__}: {exc}"[:500])
-    output = outcome.output
-    reason = output.get("reason") if isinstance(output, dict) else None
-    return _result(index, reason is None, output=output, error=reason,
-                   credits=max(0, int(outcome.credits or 0)))
+    looked = await run_lookup(module, {"value": row["query"]}, ctx, secrets_of(provider))
+    return _result(index, looked.ok, output=looked.output, error=looked.error,
+                   credits=looked.credits)
 
 
 class _Cancelled:
