@@ -210,3 +210,13 @@ def test_a_failed_record_carries_its_reason_to_the_sql_job(db: Database) -> None
     db.write_now(lambda tx: sql.apply_bulk_batch(tx, [created("j9", 3), record], {}))
     job = db.write_now(lambda tx: sql.get_job(tx, "t", "j9"))
     assert job is not None and (job.status, job.error) == ("failed", record["error"])
+
+
+def test_a_job_leaves_the_live_table_an_hour_after_it_ended() -> None:
+    job = jobs.new_job("t1", "phone", 2, 1_000)
+    assert not jobs.forgettable(job, 10**12, 3_600_000)  # queued: never
+    running = jobs.started(job, 2_000)
+    assert not jobs.forgettable(running, 10**12, 3_600_000)  # processing: never
+    over = jobs.cancelled(running, 5_000)
+    assert not jobs.forgettable(over, 5_000 + 3_599_999, 3_600_000)
+    assert jobs.forgettable(over, 5_000 + 3_600_000, 3_600_000)

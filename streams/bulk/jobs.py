@@ -99,3 +99,11 @@ def apply_results(job: Job, results: list[dict[str, Any]], now_ms: int) -> Appli
 def is_done(job: Job, index: int) -> bool:
     byte, bit = divmod(index, 8)
     return bool(job["done"][byte] & (1 << bit))
+
+
+def forgettable(job: Job, now_ms: int, after_ms: int) -> bool:
+    """A job over for `after_ms`: the live table may drop it (the SQL store keeps it).
+
+    Late or redelivered results of a dropped job are ignored, as for any unknown job."""
+    ended = job.get("completed_ms")
+    return job["status"] in TERMINAL and ended is not None and now_ms - ended >= after_ms

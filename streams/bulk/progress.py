@@ -20,6 +20,9 @@ from streams.engine import Engine, now_ms
 
 log = logging.getLogger(__name__)
 CONTROL = codec("bulk_control")
+FORGET = "forget"  # a finished job leaves the live table (the SQL read model keeps it)
+FORGET_AFTER_MS = 3_600_000
+FORGET_EVERY_SECONDS = 60.0
 
 
 def control_record(kind: str, job_id: str, tenant: str, *, created: dict[str, Any] | None = None,
@@ -80,7 +83,27 @@ def register(engine: Engine) -> Any:
                 new = applied.job
             elif kind == "cancel":
                 new = jobs.cancelled(job, now_ms())
+            elif kind == FORGET:
+                if jobs.forgettable(job, now_ms(), FORGET_AFTER_MS):
+                    del table[job_id]
+                continue
             if new is not job and new is not None:
                 table[job_id] = new
+
+    forgetting: set[str] = set()
+
+    @engine.app.timer(interval=FORGET_EVERY_SECONDS, name="bulk-forget")
+    async def forget_finished() -> None:
+        """Ask the agent (the table's only writer) to drop jobs long over, so the live
+        table holds running jobs, not every job ever (about 1.3 KB each)."""
+        if not engine.ready:
+            return
+        now = now_ms()
+        for job_id, job in list(table.items()):
+            if job_id not in forgetting and jobs.forgettable(job, now, FORGET_AFTER_MS):
+                forgetting.add(job_id)
+                await engine.bulk_control.send(key=job_id, value=control_record(
+                    FORGET, job_id, job["tenant"]))
+        forgetting.intersection_update(table.keys())
 
     return table
