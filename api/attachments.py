@@ -129,6 +129,17 @@ async def discard(store: FileStore, tenant: str, form: Form) -> None:
         form.file = None
 
 
+@contextlib.asynccontextmanager
+async def discarded_on_error(store: FileStore, tenant: str, form: Form
+                             ) -> AsyncIterator[None]:
+    """The request's stored file is deleted if what follows raises (a refused start)."""
+    try:
+        yield
+    except BaseException:
+        await discard(store, tenant, form)
+        raise
+
+
 def run_input(form: Form) -> dict[str, Any]:
     """The run's input: the text fields, plus `attachment` and `fileId` when a file came."""
     payload: dict[str, Any] = dict(form.fields)

@@ -84,7 +84,7 @@ async def create(engine: Engine, request: web.Request) -> web.Response:
                        field="file")
     form = await attachments.read_form(engine.files, tenant, request, file_fields=("file",),
                                        max_bytes=MAX_FILE_BYTES)
-    try:
+    async with attachments.discarded_on_error(engine.files, tenant, form):
         if form.file is None:
             raise ApiError(400, "the multipart field file is required", field="file")
         type_ = form.fields.get("type")
@@ -103,9 +103,6 @@ async def create(engine: Engine, request: web.Request) -> web.Response:
         total = len(table.rows)
         await check_credits(engine, tenant, total, what=f"job of {total} rows",
                             field="file")
-    except BaseException:
-        await attachments.discard(engine.files, tenant, form)
-        raise
     job_id = f"job_{uuid.uuid4().hex}"
     record = control_record("created", job_id, tenant, created={
         "type": type_, "column": column_index, "total": total, "file_id": form.file.file_id})

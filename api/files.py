@@ -115,15 +115,12 @@ async def upload(engine: Engine, request: web.Request, workflow_id: str) -> web.
     if file_trigger.fans_out(trigger):
         return await _fan_out(engine, request, workflow_id, form, key, principal.actor)
     try:
-        run_id, _ = await file_upload.start(engine, tenant, workflow_id, ref,
-                                            fields=form.fields, idempotency_key=key,
-                                            actor=principal.actor)
+        async with attachments.discarded_on_error(engine.files, tenant, form):
+            run_id, _ = await file_upload.start(engine, tenant, workflow_id, ref,
+                                                fields=form.fields, idempotency_key=key,
+                                                actor=principal.actor)
     except Refused as exc:
-        await attachments.discard(engine.files, tenant, form)
         raise refused_error(exc) from None
-    except BaseException:
-        await attachments.discard(engine.files, tenant, form)
-        raise
     return json_response({"runId": run_id, "workflowId": workflow_id, "status": "pending",
                           "file": ref.to_json()}, status=202)
 
@@ -135,14 +132,11 @@ async def _fan_out(engine: Engine, request: web.Request, workflow_id: str,
     ref = form.file
     assert ref is not None
     try:
-        created = await file_upload.fan_out(engine, tenant, workflow_id, ref,
-                                            idempotency_key=key, actor=actor)
+        async with attachments.discarded_on_error(engine.files, tenant, form):
+            created = await file_upload.fan_out(engine, tenant, workflow_id, ref,
+                                                idempotency_key=key, actor=actor)
     except Refused as exc:
-        await attachments.discard(engine.files, tenant, form)
         raise refused_error(exc) from None
-    except BaseException:
-        await attachments.discard(engine.files, tenant, form)
-        raise
     await bulk_jobs.local_write(engine, lambda tx: sql.created(tx, created.record))
     job = await read(engine, lambda tx: sql.get_job(tx, tenant, created.job_id))
     body = bulk_jobs.present(job) if job is not None else {

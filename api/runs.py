@@ -162,13 +162,10 @@ async def start_with_file(engine: Engine, request: web.Request, workflow_id: str
     await find_workflow(engine, tenant, workflow_id)
     form = await attachments.read_form(engine.files, tenant, request)
     payload = attachments.run_input(form)
-    try:
+    async with attachments.discarded_on_error(engine.files, tenant, form):
         response = await start_run(engine, request, workflow_id, field=field, wait=wait,
                                    raw=attachments.json_body(field, payload), payload=payload,
                                    forward_type="application/json")
-    except BaseException:
-        await attachments.discard(engine.files, tenant, form)
-        raise
     if form.file is not None and (response.status >= 400 or attachments.names_another_file(
             response, form.file.file_id)):  # refused, or a retry answered by the first run
         await attachments.discard(engine.files, tenant, form)

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from history.database import Tx
+from history.projection import store_offsets
 
 TERMINAL_SQL = "('completed', 'failed', 'cancelled')"
 INSERT_CHUNK = 400  # rows per INSERT ... VALUES (6 parameters each, under SQLite's cap)
@@ -58,11 +59,7 @@ def apply_bulk_batch(tx: Tx, records: Iterable[dict[str, Any]],
         elif kind == "failed":
             changed += ended(tx, record["job_id"], "failed", record.get("error"),
                              record["ts_ms"])
-    for (topic, partition), next_offset in offsets.items():
-        tx.execute("INSERT INTO projector_offsets (topic, kafka_partition, next_offset) "
-                   "VALUES (?, ?, ?) ON CONFLICT (topic, kafka_partition) "
-                   "DO UPDATE SET next_offset = excluded.next_offset",
-                   (topic, partition, next_offset))
+    store_offsets(tx, offsets)
     return changed
 
 

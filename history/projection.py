@@ -88,12 +88,17 @@ def apply_batch(tx: Tx, records: Iterable[Record], offsets: dict[tuple[str, int]
         else:
             changed += apply_event(tx, record, pending)
     pending.flush(tx)
+    store_offsets(tx, offsets)
+    return changed
+
+
+def store_offsets(tx: Tx, offsets: dict[tuple[str, int], int]) -> None:
+    """The next offsets to read, in the batch's own transaction (no gap, no repeat)."""
     for (topic, partition), next_offset in offsets.items():
         tx.execute("INSERT INTO projector_offsets (topic, kafka_partition, next_offset) "
                    "VALUES (?, ?, ?) ON CONFLICT (topic, kafka_partition) "
                    "DO UPDATE SET next_offset = excluded.next_offset",
                    (topic, partition, next_offset))
-    return changed
 
 
 def stored_offsets(tx: Tx, topics: Iterable[str]) -> dict[tuple[str, int], int]:
