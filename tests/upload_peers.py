@@ -19,6 +19,7 @@ from typing import Any
 import asyncssh
 from pyftpdlib.authorizers import DummyAuthorizer
 from pyftpdlib.handlers import FTPHandler, TLS_FTPHandler
+from pyftpdlib.ioloop import IOLoop
 from pyftpdlib.servers import FTPServer
 
 from tests.certs import self_signed
@@ -85,7 +86,9 @@ def ftp_server(root: Path, *, tls_dir: Path | None = None, drop_first: bool = Fa
         Handler.certfile, Handler.keyfile = str(cert), str(key)
         Handler.tls_control_required = True
         Handler.tls_data_required = True
-    server = FTPServer(("127.0.0.1", 0), Handler)
+    # Its own IOLoop: pyftpdlib's default is one process-wide singleton, and a server
+    # closing (close_all closes its IOLoop's every socket) closed the next one's socket.
+    server = FTPServer(("127.0.0.1", 0), Handler, ioloop=IOLoop())
     peer.port = server.address[1]
     thread = threading.Thread(target=server.serve_forever, kwargs={"timeout": 0.2},
                               daemon=True)
