@@ -15,7 +15,8 @@ from dev.kafka import BrokerSettings
 from dev.workers import LOCAL_PEERS_ENV, WorkerProcess
 from tests.tenants import KeyAuth
 
-pytest_plugins = ["tests.kafka_fixture", "tests.postgres_fixture", "tests.s3_peer"]
+pytest_plugins = ["tests.kafka_fixture", "tests.postgres_fixture", "tests.s3_peer",
+                  "tests.webhook_peer"]
 
 
 def fresh_app_id(name: str) -> str:

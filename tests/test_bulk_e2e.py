@@ -27,6 +27,7 @@ from streams.keyring import generate_key
 from tests.conftest import fresh_app_id
 from tests.kafka_fixture import BrokerSettings
 from tests.tenants import make_key
+from tests.webhook_peer import Receiver
 
 JOBS = "/api/bulk-jobs"
 PROVIDER_PORT = free_port()
@@ -239,35 +240,21 @@ async def test_cancel_keeps_the_rows_done(worker: WorkerProcess, provider: SlowP
 
 
 async def test_completion_is_delivered_to_a_webhook_endpoint(
-        worker: WorkerProcess, http: httpx.AsyncClient) -> None:
+        worker: WorkerProcess, http: httpx.AsyncClient, receiver: Receiver) -> None:
     base = worker.url
-    got: list[dict[str, Any]] = []
-    port = free_port()
-
-    async def handle(request: web.Request) -> web.Response:
-        got.append(orjson.loads(await request.read()))
-        return web.Response(text="ok")
-
-    app = web.Application()
-    app.router.add_post("/hook", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        r = await http.post(base + "/api/webhooks", headers={"x-tenant-id": "bulk-hooks"},
-                            json={"url": f"http://127.0.0.1:{port}/hook",
-                                  "eventTypes": ["bulk_job.completed"]})
-        assert r.status_code == 201, r.text
-        await asyncio.sleep(1.0)  # the endpoint reaches every worker's registry
-        r = await post_job(http, base, csv_bytes(phones(50)), "phone", tenant="bulk-hooks")
-        assert r.status_code == 201, r.text
-        job_id = r.json()["id"]
-        await wait_job(http, base, job_id, tenant="bulk-hooks")
-        deadline = time.monotonic() + 30
-        while not got and time.monotonic() < deadline:
-            await asyncio.sleep(0.2)
-    finally:
-        await runner.cleanup()
+    r = await http.post(base + "/api/webhooks", headers={"x-tenant-id": "bulk-hooks"},
+                        json={"url": receiver.url("/hook"),
+                              "eventTypes": ["bulk_job.completed"]})
+    assert r.status_code == 201, r.text
+    await asyncio.sleep(1.0)  # the endpoint reaches every worker's registry
+    r = await post_job(http, base, csv_bytes(phones(50)), "phone", tenant="bulk-hooks")
+    assert r.status_code == 201, r.text
+    job_id = r.json()["id"]
+    await wait_job(http, base, job_id, tenant="bulk-hooks")
+    deadline = time.monotonic() + 30
+    while not receiver.received("/hook") and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    got = [orjson.loads(body) for _, body in receiver.received("/hook")]
     assert len(got) == 1, got
     event = got[0]
     assert event["type"] == "bulk_job.completed" and event["id"] == f"bulk:{job_id}:completed"
@@ -327,7 +314,8 @@ async def test_kill_9_mid_job_every_row_once(spawn_worker: Callable[..., WorkerP
 
 
 async def test_a_job_whose_file_is_gone_fails_and_fires_bulk_job_failed(
-        worker: WorkerProcess, kafka_broker: BrokerSettings, http: httpx.AsyncClient) -> None:
+        worker: WorkerProcess, kafka_broker: BrokerSettings, http: httpx.AsyncClient,
+        receiver: Receiver) -> None:
     """The `failed` status and `bulk_job.failed`: a `created` record naming a file that is gone.
 
     (The API checks the file, so the record is produced here, as the API would have
@@ -341,23 +329,11 @@ async def test_a_job_whose_file_is_gone_fails_and_fires_bulk_job_failed(
     base = worker.url
     async with httpx.AsyncClient() as plain:
         app_id = (await plain.get(f"{base}/healthz")).json()["app"]
-    got: list[dict[str, Any]] = []
-    port = free_port()
-
-    async def handle(request: web.Request) -> web.Response:
-        got.append(orjson.loads(await request.read()))
-        return web.Response(text="ok")
-
-    app = web.Application()
-    app.router.add_post("/hook", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
     producer = AIOKafkaProducer(bootstrap_servers=kafka_broker.bootstrap)
     await producer.start()
     try:
         r = await http.post(base + "/api/webhooks", headers={"x-tenant-id": "bulk-fail"},
-                            json={"url": f"http://127.0.0.1:{port}/hook",
+                            json={"url": receiver.url("/hook"),
                                   "eventTypes": ["bulk_job.failed"]})
         assert r.status_code == 201, r.text
         await asyncio.sleep(1.0)  # the endpoint reaches every worker's registry
@@ -369,14 +345,15 @@ async def test_a_job_whose_file_is_gone_fails_and_fires_bulk_job_failed(
                                                                    "file_id": "file_gone"}))
         deadline = time.monotonic() + 60
         found: dict[str, Any] = {}
-        while time.monotonic() < deadline and (found.get("status") != "failed" or not got):
+        while time.monotonic() < deadline and (found.get("status") != "failed"
+                                               or not receiver.received("/hook")):
             await asyncio.sleep(0.2)  # 404 until the bulk projector has the job
             r = await http.get(base + JOBS, params={"id": job_id},
                                headers={"x-tenant-id": "bulk-fail"})
             found = r.json() if r.status_code == 200 else {}
     finally:
         await producer.stop()
-        await runner.cleanup()
+    got = [orjson.loads(body) for _, body in receiver.received("/hook")]
     assert found["status"] == "failed" and "could not be read" in (found["error"] or ""), found
     assert found["completed_at"] is not None and found["processed"] == 0
     assert len(got) == 1, got

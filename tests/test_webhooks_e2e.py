@@ -9,21 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import orjson
 import pytest
-import pytest_asyncio
-from aiohttp import web
 
-from dev.workers import WorkerProcess, free_port
+from dev.workers import WorkerProcess
 from schemas.run_events import parse_time
 from streams.keyring import generate_key
 from streams.webhooks import signing
 from tests.conftest import fresh_app_id
 from tests.kafka_fixture import BrokerSettings
+from tests.webhook_peer import Receiver
 
 HOOKS = "/api/webhooks"
 
@@ -39,44 +38,6 @@ def worker(kafka_broker: BrokerSettings, tmp_path_factory: pytest.TempPathFactor
     proc.start()
     yield proc
     proc.stop()
-
-
-class Receiver:
-    """Records every POST; answers from a per-path script of statuses (then 200)."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.got: list[tuple[str, dict[str, str], bytes]] = []
-        self.script: dict[str, list[int]] = {}
-        self.always: dict[str, int] = {}
-        self.retry_after: dict[str, str] = {}
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    async def handle(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        self.got.append((request.path, dict(request.headers), body))
-        queued = self.script.get(request.path)
-        status = queued.pop(0) if queued else self.always.get(request.path, 200)
-        headers = {"retry-after": self.retry_after[request.path]} if (
-            status >= 300 and request.path in self.retry_after) else None
-        return web.Response(status=status, text="ok", headers=headers)
-
-    def received(self, path: str) -> list[tuple[dict[str, str], bytes]]:
-        return [(h, b) for p, h, b in self.got if p == path]
-
-
-@pytest_asyncio.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    peer = Receiver()
-    app = web.Application()
-    app.router.add_route("POST", "/{tail:.*}", peer.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", peer.port).start()
-    yield peer
-    await runner.cleanup()
 
 
 def verified(secret: str, headers: dict[str, str], body: bytes) -> bool:
