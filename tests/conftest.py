@@ -38,12 +38,34 @@ def local_peers_allowed() -> Iterator[None]:
     mp.undo()
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
+                              ) -> Iterator[None]:
+    """A failed test's report ends with its workers' state and log tails.
+
+    A CI run shows only the test's output; without this a worker that died mid-test
+    shows up as a bare connection error.
+    """
+    report = yield
+    workers: list[WorkerProcess] = getattr(item, "hopflow_workers", [])
+    if report.when == "call" and report.failed and workers:
+        parts = []
+        for worker in workers:
+            code = worker.proc.poll() if worker.proc is not None else None
+            state = "alive" if worker.proc is not None and code is None else f"exited ({code})"
+            parts.append(f"worker :{worker.port} {state}; {worker.log_path} ends:\n"
+                         f"{worker.log_tail(60)}")
+        report.sections.append(("hopflow workers", "\n\n".join(parts)))
+    return report
+
+
 @pytest.fixture
 def spawn_worker(kafka_broker: BrokerSettings, tmp_path: Path, request: pytest.FixtureRequest
                  ) -> Iterator[Callable[..., WorkerProcess]]:
     """Start workers of one fresh deployment; all are stopped after the test."""
     app_id = fresh_app_id(request.node.name)
     started: list[WorkerProcess] = []
+    request.node.hopflow_workers = started  # read by pytest_runtest_makereport
 
     def spawn(*, wait: float = 90.0, port: int | None = None,
               env: dict[str, str] | None = None) -> WorkerProcess:

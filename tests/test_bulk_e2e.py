@@ -107,13 +107,22 @@ async def job(http: httpx.AsyncClient, base: str, job_id: str, tenant: str = "bu
 async def wait_job(http: httpx.AsyncClient, base: str, job_id: str,
                    statuses: frozenset[str] = frozenset({"completed", "failed", "cancelled"}),
                    timeout: float = 120.0, tenant: str = "bulk") -> dict[str, Any]:
+    """Poll until the job reaches one of `statuses`.
+
+    A worker other than the one that took the job answers 404 until its own history store
+    has projected the job (each worker keeps its own store here), so 404 means "not yet".
+    """
     deadline = time.monotonic() + timeout
+    found: dict[str, Any] = {}
     while time.monotonic() < deadline:
-        found = await job(http, base, job_id, tenant)
-        if found["status"] in statuses:
-            return found
+        r = await http.get(base + JOBS, params={"id": job_id}, headers={"x-tenant-id": tenant})
+        if r.status_code != 404:
+            assert r.status_code == 200, r.text
+            found = r.json()
+            if found["status"] in statuses:
+                return found
         await asyncio.sleep(0.2)
-    raise AssertionError(f"job {job_id} not in {statuses} after {timeout}s: {found}")
+    raise AssertionError(f"job {job_id} not in {statuses} after {timeout}s: {found or 404}")
 
 
 async def download(http: httpx.AsyncClient, base: str, job_id: str, tenant: str = "bulk"
