@@ -9,25 +9,36 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from topics.catalog import TopicSpec
+from topics.kafka_security import KafkaSecurity, client_options
 
 
 class TopicMismatch(RuntimeError):
     """An existing topic disagrees with the catalog (e.g. partition count)."""
 
 
-async def ensure_topics(bootstrap: str, specs: list[TopicSpec], timeout: float = 30.0) -> None:
+async def ensure_topics(bootstrap: str, specs: list[TopicSpec], timeout: float = 30.0, *,
+                        security: KafkaSecurity | None = None, replication_factor: int = 1,
+                        min_insync_replicas: int | None = None) -> None:
     """Create missing topics; refuse to start on a partition mismatch.
+
+    `replication_factor` and `min_insync_replicas` (production: 3 and 2) apply to the
+    topics created here; existing topics keep theirs (changing them is an operator's
+    partition reassignment, not a start-up side effect).
 
     Co-partitioning (run-commands with the runs changelog) breaks silently if
     counts differ, so a mismatch is an error, never a warning.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
-    await admin.start()
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000),
+                                **client_options(security))
+    await asyncio.wait_for(admin.start(), timeout)  # a refused login must not hang start-up
     try:
         existing = set(await admin.list_topics())
         missing = [s for s in specs if s.name not in existing]
         if missing:
-            new = [NewTopic(s.name, s.partitions, 1, topic_configs=s.configs) for s in missing]
+            extra = ({} if min_insync_replicas is None
+                     else {"min.insync.replicas": str(min_insync_replicas)})
+            new = [NewTopic(s.name, s.partitions, replication_factor,
+                            topic_configs={**s.configs, **extra}) for s in missing]
             with contextlib.suppress(TopicAlreadyExistsError):  # another worker won the race
                 await admin.create_topics(new)
         present = [s for s in specs if s.name in existing]
