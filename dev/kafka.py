@@ -45,6 +45,9 @@ class BrokerSettings:
     home: Path = field(default_factory=default_home)
     data_dir: Path | None = None  # default: home/kafka/data-<port>
     heap: str = "512m"
+    # (user, password) pairs: adds a SASL_PLAINTEXT (PLAIN) listener on port + 2 for tests
+    # of production-style authentication; PLAINTEXT on `port` stays (inter-broker, probes).
+    sasl_users: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if not 0 < int(self.port) < 65535:
@@ -78,6 +81,14 @@ class BrokerSettings:
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def sasl_port(self) -> int | None:
+        return self.port + 2 if self.sasl_users else None
+
+    @property
+    def sasl_bootstrap(self) -> str | None:
+        return f"127.0.0.1:{self.sasl_port}" if self.sasl_users else None
 
     @property
     def jars_dir(self) -> Path:
@@ -294,6 +305,19 @@ def _write_config(settings: BrokerSettings) -> None:
         "num.network.threads": "2",
         "num.io.threads": "4",
     }
+    if settings.sasl_users:
+        sasl = f"SASL_PLAINTEXT://127.0.0.1:{settings.sasl_port}"
+        users = " ".join(f'user_{user}="{password}"' for user, password in settings.sasl_users)
+        props.update({
+            "listeners": f"{props['listeners']},{sasl}",
+            "advertised.listeners": f"{props['advertised.listeners']},{sasl}",
+            "listener.security.protocol.map":
+                f"{props['listener.security.protocol.map']},SASL_PLAINTEXT:SASL_PLAINTEXT",
+            "sasl.enabled.mechanisms": "PLAIN",
+            "listener.name.sasl_plaintext.sasl.enabled.mechanisms": "PLAIN",
+            "listener.name.sasl_plaintext.plain.sasl.jaas.config":
+                f"org.apache.kafka.common.security.plain.PlainLoginModule required {users};",
+        })
     (data / "server.properties").write_text("".join(f"{k}={v}\n" for k, v in props.items()))
     (data / "log4j.properties").write_text(  # root set per JVM via -Dhopflow.log4j.root (see _jvm)
         "log4j.rootLogger=${hopflow.log4j.root}\n"
@@ -350,7 +374,7 @@ def start(settings: BrokerSettings, timeout: float = 90.0) -> BrokerStatus:
     pid = _broker_pid(settings)
     if pid is None:
         (data / "broker.pid").unlink(missing_ok=True)  # stale
-        for port in (settings.port, settings.port + 1):
+        for port in (settings.port, settings.port + 1, settings.sasl_port or settings.port):
             if not port_free(port):
                 raise BrokerError(
                     f"port {port} on 127.0.0.1 is already in use by something that is not our "

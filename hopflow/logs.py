@@ -99,6 +99,7 @@ def install(log_format: str, level: int) -> None:
     """Put the formatter and the transient-line filter on every root handler."""
     if log_format not in FORMATS:
         raise ValueError(f"log format must be one of {FORMATS}, got {log_format!r}")
+    logging.captureWarnings(True)  # warnings.warn (aiokafka's SASL-in-clear) as log lines
     demote = DemoteTransient(level)
     for handler in logging.root.handlers:
         handler.addFilter(demote)

@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 import uvloop
+from aiokafka.errors import KafkaError
 from faust import Worker
 
 import api
@@ -52,10 +53,19 @@ def run_worker(settings: Settings) -> None:
     loop = uvloop.new_event_loop()  # measured: more runs/s than asyncio's loop (README)
     asyncio.set_event_loop(loop)
     engine = build(settings)
-    loop.run_until_complete(ensure_topics(
-        settings.bootstrap, engine.catalog.all(), security=settings.kafka,
-        replication_factor=settings.topic_replication_factor,
-        min_insync_replicas=settings.topic_min_insync_replicas))
+    try:
+        loop.run_until_complete(ensure_topics(
+            settings.bootstrap, engine.catalog.all(), security=settings.kafka,
+            replication_factor=settings.topic_replication_factor,
+            min_insync_replicas=settings.topic_min_insync_replicas))
+    except (KafkaError, OSError, TimeoutError) as exc:
+        # The first Kafka call of a start-up: a wrong password, CA or address ends the
+        # worker here with one clear line (exit 2) instead of Faust retrying forever.
+        logging.basicConfig()
+        logging.getLogger(__name__).critical(
+            "cannot use Kafka at %s (security protocol %s): %s: %s", settings.bootstrap,
+            settings.kafka.protocol, type(exc).__name__, exc)
+        raise SystemExit(2) from None
     settings.datadir.mkdir(parents=True, exist_ok=True)
     _Worker.log_format = settings.log_format
     worker = _Worker(engine.app, loglevel=settings.loglevel.upper(), loop=loop,
