@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
 from topics.catalog import TopicSpec
 from topics.kafka_security import KafkaSecurity, client_options
+
+
+class TopicRefused(KafkaError):
+    """The broker would not create a catalog topic (the message says why)."""
 
 
 class TopicMismatch(RuntimeError):
@@ -40,7 +45,7 @@ async def ensure_topics(bootstrap: str, specs: list[TopicSpec], timeout: float =
             new = [NewTopic(s.name, s.partitions, replication_factor,
                             topic_configs={**s.configs, **extra}) for s in missing]
             with contextlib.suppress(TopicAlreadyExistsError):  # another worker won the race
-                await admin.create_topics(new)
+                _raise_refusals(await admin.create_topics(new))
         present = [s for s in specs if s.name in existing]
         if present:
             described = await admin.describe_topics([s.name for s in present])
@@ -53,6 +58,17 @@ async def ensure_topics(bootstrap: str, specs: list[TopicSpec], timeout: float =
         await _wait_visible(admin, {s.name for s in specs}, timeout)
     finally:
         await admin.close()
+
+
+def _raise_refusals(response: Any) -> None:
+    """aiokafka hands back the broker's per-topic errors instead of raising them; a refused
+    topic (a replication factor above the broker count, a bad config) would otherwise
+    surface as a 30 s wait for a topic that never comes."""
+    for error in response.topic_errors:
+        name, code = error[0], error[1]
+        if code and code != TopicAlreadyExistsError.errno:
+            message = error[2] if len(error) > 2 and error[2] else for_code(code).__name__
+            raise TopicRefused(f"the broker refused to create topic {name}: {message}")
 
 
 async def _wait_visible(admin: AIOKafkaAdminClient, names: set[str], timeout: float) -> None:
