@@ -18,7 +18,7 @@ import orjson
 import pytest
 
 from bench.sink import Sink
-from dev.kafka import BrokerSettings
+from dev.kafka import BrokerSettings, port_free, start, stop
 from dev.workers import WorkerProcess, free_port
 from streams.keyring import generate_key
 from tests.conftest import fresh_app_id
@@ -171,3 +171,31 @@ async def test_no_secret_in_a_debug_log_of_runs_that_used_them(
     leaks = [form for secret in (token, password, f"{user}:{password}")
              for form in encodings(secret) if form in text]
     assert not leaks, leaks
+
+
+def test_start_after_a_broker_restart_logs_no_errors(tmp_path: Path,
+                                                     request: pytest.FixtureRequest) -> None:
+    """A broker of its own, restarted between two starts of one deployment: the second
+    start meets a coordinator and partition leaders still being elected."""
+    port = next(p for p in iter(free_port, None) if p < 65000 and port_free(p + 1))
+    broker = BrokerSettings(port=port, data_dir=tmp_path / "broker")
+    start(broker)
+    worker = WorkerProcess(app_id=fresh_app_id("logs-restart"), bootstrap=broker.bootstrap,
+                           home=tmp_path / "home", partitions=4, loglevel="info",
+                           env={"HOPFLOW_LOG_FORMAT": "json"})
+    request.node.hopflow_workers = [worker]
+    try:
+        worker.start()
+        worker.stop()
+        stop(broker)
+        start(broker)
+        first_run = len(read_json_log(worker.log_path))
+        worker.start()
+        worker.stop()
+    finally:
+        worker.kill()
+        stop(broker)
+    lines = read_json_log(worker.log_path)
+    assert len(lines) > first_run + 20
+    noisy = [line for line in lines if line["level"] in ("WARNING", "ERROR", "CRITICAL")]
+    assert not noisy, noisy
