@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from contextvars import ContextVar, Token
 
-# (run_id, step_id, tenant, workflow_id); None outside a run's work.
-RunContext = tuple[str, "str | None", "str | None", "str | None"]
+# (run_id, step_id, tenant, workflow_id); None outside a run's work. run_id is None for
+# a run that was refused before it existed (the line is still about that workflow).
+RunContext = tuple["str | None", "str | None", "str | None", "str | None"]
 _RUN: ContextVar[RunContext | None] = ContextVar("hopflow_run", default=None)
 
 
-def bind(run_id: str, tenant: str | None, workflow_id: str | None,
+def bind(run_id: str | None, tenant: str | None, workflow_id: str | None,
          step_id: str | None = None) -> Token[RunContext | None]:
     """Tag this task's log lines with the run until `reset(token)`."""
     return _RUN.set((run_id, step_id, tenant, workflow_id))

@@ -107,8 +107,10 @@ async def record_refusal(engine: Engine, request: Launch, exc: Refused) -> None:
     (`reason`, with the Retry-After). Counted in hopflow_runs_refused_total{reason}.
     """
     RUNS_REFUSED.labels(reason=exc.reason).inc()
+    token = log_context.bind(None, request.tenant, request.workflow_id)
     log.warning("run of %s/%s by %s refused (%s %s): %s", request.tenant, request.workflow_id,
                 request.trigger, exc.status, exc.reason, exc.message)
+    log_context.reset(token)
     detail = f"{exc.status} {exc.reason}: {exc.message}"
     if exc.retry_after is not None:
         detail += f" (retry after {exc.retry_after:g} s)"
