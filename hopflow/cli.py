@@ -40,7 +40,8 @@ def _worker(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in {
         "app_id": args.app_id, "bootstrap": args.bootstrap, "web_port": args.web_port,
         "web_host": args.web_host, "web_bind": args.web_bind, "partitions": args.partitions,
-        "loglevel": args.loglevel, "history": args.history}.items() if v is not None}
+        "loglevel": args.loglevel, "log_format": args.log_format,
+        "history": args.history}.items() if v is not None}
     run_worker(dataclasses.replace(Settings(), **overrides))
     return 0
 
@@ -121,6 +122,9 @@ def parser() -> argparse.ArgumentParser:
     worker.add_argument("--web-bind", default=None, help="listen address (default 127.0.0.1)")
     worker.add_argument("--partitions", type=int, default=None, help="partitions per topic")
     worker.add_argument("--loglevel", default=None, help="debug, info, warning (default)")
+    worker.add_argument("--log-format", default=None, choices=["text", "json"],
+                        help="text (default) or json: one object a line with run_id, step_id, "
+                             "tenant, workflow_id (HOPFLOW_LOG_FORMAT)")
     worker.add_argument("--history", default=None,
                         help="history store: sqlite (default, per worker) or postgresql://...")
     worker.set_defaults(func=_worker)
