@@ -22,6 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from dev.kafka import BrokerSettings
 from dev.workers import WorkerProcess
+from schemas import codec
 from streams import metrics as catalogue
 from tests.conftest import fresh_app_id
 from tests.helpers import create_workflow, run_and_wait
@@ -192,6 +193,26 @@ async def test_a_garbage_record_is_dead_lettered_by_topic_and_kind(worker: Worke
         await producer.stop()
     await moved_by(base, "hopflow_dead_letters_total", topic="run-commands",
                    reason="decode")(before)
+
+
+async def test_a_step_result_for_an_unknown_run_is_an_orphan(worker: WorkerProcess) -> None:
+    """The safety-net counter moves (the durability tests assert it stays 0)."""
+    base = worker.url
+    _, before = await scrape(base)
+    command = {"id": "fin:1:1", "run_id": "run_gone", "tenant": "t", "ts_ms": 0,
+               "kind": "step_finished", "request": None, "timer_token": None, "reason": None,
+               "finished": {"seq": 1, "step_id": "s", "attempt": 1, "ok": True,
+                            "retryable": False, "output": "{}", "error": None,
+                            "request": None, "started_ms": 0, "ended_ms": 0,
+                            "retry_after_ms": None, "credits": 0}}
+    producer = AIOKafkaProducer(bootstrap_servers=worker.bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(f"{worker.app_id}.run-commands",
+                                     codec("run_command").encode(command), key=b"run_gone")
+    finally:
+        await producer.stop()
+    await moved_by(base, "hopflow_orphan_commands_total")(before)
 
 
 async def test_rate_limit_refusals_are_counted(worker: WorkerProcess,
