@@ -10,6 +10,7 @@ from api import (
     events,
     files,
     health,
+    http_metrics,
     ingest,
     integrations,
     keys,
@@ -35,6 +36,8 @@ from streams.engine import Engine
 
 def register(engine: Engine) -> None:
     authenticator = Authenticator(engine.settings, engine.registry)
+    # outermost: it sees the final status of every answer, errors included
+    engine.app.web.web_app.middlewares.insert(0, http_metrics.middleware())
     engine.app.web.web_app.middlewares.append(middleware(authenticator))
     engine.app.web.web_app.middlewares.append(http_errors)  # JSON 404/405 for unknown routes
     health.register(engine)

@@ -28,6 +28,7 @@ from api.responses import json_response
 from api.secrets import keyring_of
 from schemas import statuses as st
 from streams.engine import Engine
+from streams.metrics import RUNS_REFUSED
 from streams.triggers import ingest, signatures
 from streams.triggers.launch import Refused
 
@@ -77,6 +78,7 @@ async def issue(engine: Engine, principal: Principal, request: web.Request, work
 
 
 def _refused(exc: Refused) -> ApiError:
+    RUNS_REFUSED.labels(exc.reason).inc()
     return ApiError(exc.status, exc.message, field=exc.field)
 
 

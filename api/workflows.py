@@ -27,6 +27,7 @@ from steps.graph import InvalidDefinition, validate_workflow
 from streams import intake
 from streams.control.workflows import ARCHIVED, STATUSES
 from streams.engine import Engine
+from streams.metrics import RUNS_REFUSED
 from streams.triggers import launch
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -93,7 +94,12 @@ def runnable(engine: Engine, tenant: str, head: dict[str, Any]) -> dict[str, Any
 
 
 def refused_error(exc: launch.Refused) -> ApiError:
-    """A trigger's refusal as the HTTP answer (a limit's 429 with its Retry-After)."""
+    """A trigger's refusal as the HTTP answer (a limit's 429 with its Retry-After).
+
+    Counted here (hopflow_runs_refused_total{reason}): every HTTP trigger's refusal passes
+    through this one place, as every Kafka trigger's passes through its agent's count.
+    """
+    RUNS_REFUSED.labels(exc.reason).inc()
     return ApiError(exc.status, exc.message, field=exc.field, retry_after=exc.retry_after)
 
 

@@ -104,6 +104,18 @@ def _ops_options(p: argparse.ArgumentParser) -> None:
                    help="the key's tenant")
 
 
+def _metrics(args: argparse.Namespace) -> int:
+    import orjson
+
+    from streams.metrics_table import markdown, rows
+
+    if args.markdown:
+        sys.stdout.write(markdown())
+    else:
+        sys.stdout.write(orjson.dumps(rows(), option=orjson.OPT_INDENT_2).decode() + "\n")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="hopflow", description=__doc__)
     sub = top.add_subparsers(dest="command", required=True)
@@ -165,6 +177,10 @@ def parser() -> argparse.ArgumentParser:
     dash.add_argument("--hours", type=int, default=24,
                       help="runs per hour over the last N hours (at most 168)")
     dash.set_defaults(func=_dashboard)
+
+    described = sub.add_parser("metrics", help="every Prometheus metric a worker exports")
+    described.add_argument("--markdown", action="store_true", help="the README's table")
+    described.set_defaults(func=_metrics)
 
     from hopflow import operator, secrets_cli
 

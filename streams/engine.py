@@ -15,6 +15,7 @@ import faust
 import streams.faust_fixes  # noqa: F401  (must patch Faust before the app exists)
 from history import Database
 from schemas import codec
+from streams import metrics
 from streams.file_store import open_store
 from streams.keyring import Keyring
 from streams.projector import HistoryProjector
@@ -80,6 +81,11 @@ class Engine:
         self.run_gate = self._topic(self.catalog.run_gate)
         self.bulk_control = self._topic(self.catalog.bulk_control)  # streams/bulk
         self.bulk_rows = self._topic(self.catalog.bulk_rows)
+        self._topic_names = frozenset(t.get_topic_name()[len(settings.app_id) + 1:] for t in (
+            self.run_commands, self.step_dispatch, self.run_events, self.control_commands,
+            self.workflow_events, self.dead_letters, self.platform_events,
+            self.monitor_events, self.ingest, self.uploads, self.run_gate, self.bulk_control,
+            self.bulk_rows))
         self.runs = self._table("runs", "run_state")
         self.timers = self._table("timers", "timer")
         self.registry_table = self._table("registry", RegistryEntry())
@@ -118,6 +124,12 @@ class Engine:
         table.value_serializer = value_codec
         return table
 
+    def topic_label(self, topic: str) -> str:
+        """`<app_id>.run-commands` -> `run-commands`; a name outside the catalog -> `other`."""
+        prefix = f"{self.settings.app_id}."
+        short = topic[len(prefix):] if topic.startswith(prefix) else ""
+        return short if short in self._topic_names else "other"
+
     @property
     def ready(self) -> bool:
         """Topics exist (checked before start), tables recovered, replica caught up."""
@@ -125,8 +137,15 @@ class Engine:
         return (recovery.completed.is_set() and not recovery.in_recovery
                 and self.registry.caught_up.is_set() and not self.app.rebalancing)
 
-    async def dead_letter(self, event: Any, reason: str) -> None:
+    async def dead_letter(self, event: Any, reason: str, *, kind: str) -> None:
+        """Keep a record no agent could use, with its free-text `reason`.
+
+        `kind` is the bounded reason class for hopflow_dead_letters_total (decode, bad_key,
+        agent_error, missing_file, store_unavailable, invalid, refused); the topic label
+        is the catalog's short name, not the deployment-prefixed Kafka name.
+        """
         msg = event.message
+        metrics.DEAD_LETTERS.labels(self.topic_label(msg.topic), kind).inc()
         await self.dead_letters.send(key=msg.topic, value=codec("dead_letter").encode({
             "topic": msg.topic, "partition": msg.partition, "offset": msg.offset,
             "key": msg.key if isinstance(msg.key, bytes) else None,

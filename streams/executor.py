@@ -33,7 +33,7 @@ def register(engine: Engine) -> None:
                 module = registry.get(job["step_type"])
                 config = orjson.loads(job["config"])
             except (DecodeError, KeyError, orjson.JSONDecodeError) as exc:
-                await engine.dead_letter(event, f"bad step dispatch: {exc}")
+                await engine.dead_letter(event, f"bad step dispatch: {exc}", kind="decode")
                 continue
             token = log_context.bind(job["run_id"], job["tenant"], job["workflow_id"],
                                      job["step_id"])

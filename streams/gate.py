@@ -67,7 +67,7 @@ def register(engine: Engine) -> None:
                 if message["kind"] == "request" and message["command"] is None:
                     raise ValueError("a gate request without its run command")
             except (DecodeError, ValueError) as exc:
-                await engine.dead_letter(event, f"bad run-gate record: {exc}")
+                await engine.dead_letter(event, f"bad run-gate record: {exc}", kind="decode")
                 continue
             key = message["gate"]
             state, forward = step(gates.get(key), message)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
+from time import perf_counter
 from typing import Any
 
 import orjson
@@ -53,6 +54,12 @@ class Effects:
     orphan: bool = False  # a command for a run this worker has no state for
     warning: str | None = None  # worth an operator's attention (the agent logs it)
     bulk_report: dict[str, Any] | None = None  # a fan-out run's end: its bulk job's row result
+    # For metrics (the run agent counts them only when `changed`, so a redelivery counts once):
+    started: bool = False  # this transition started the run
+    ended: bool = False  # this transition ended it (its status is in the saved state)
+    # step attempts that ended here: (step_type, outcome ok|failed|retried, seconds); None
+    # until the first, so a transition without one allocates nothing
+    steps_done: list[tuple[str, str, float]] | None = None
 
 
 @lru_cache(maxsize=1024)
@@ -99,9 +106,22 @@ def _step_data(record: dict[str, Any], **extra: Any) -> dict[str, Any]:
 
 
 def _step_event(state: dict[str, Any], effects: Effects, record: dict[str, Any], now: int,
-                **extra: Any) -> None:
-    type = ev.STEP_COMPLETED if record["status"] == st.COMPLETED else ev.STEP_FAILED
-    _emit(state, effects, type, now, _step_data(record, **extra))
+                *, seconds: float | None = None, **extra: Any) -> None:
+    """Emit a step's end; also noted in effects.steps_done for the step metrics.
+
+    `seconds` is an inline step's measured time (its ms timestamps are both `now`); an
+    I/O step's comes from the executor's timestamps.
+    """
+    ok = record["status"] == st.COMPLETED
+    _emit(state, effects, ev.STEP_COMPLETED if ok else ev.STEP_FAILED, now,
+          _step_data(record, **extra))
+    if seconds is None:
+        ended = record["ended_ms"]
+        seconds = 0.0 if ended is None else max(0, ended - record["started_ms"]) / 1000
+    outcome = "ok" if ok else ("retried" if extra.get("willRetry") else "failed")
+    if effects.steps_done is None:
+        effects.steps_done = []
+    effects.steps_done.append((record["step_type"], outcome, seconds))
 
 
 class _Run:
@@ -184,7 +204,7 @@ def _start(command: dict[str, Any], now: int) -> tuple[dict[str, Any], Effects]:
         "gate": req.get("gate"), "bulk": command.get("bulk"),
     }
     run = _Run(state)
-    effects = Effects(changed=True)
+    effects = Effects(changed=True, started=True)
     _emit(state, effects, ev.RUN_STARTED, now, {
         "trigger": req["trigger"], "input": orjson.Fragment(req["input"]),
         "idempotencyKey": req["idempotency_key"], "bodyHash": req["body_hash"],
@@ -212,17 +232,19 @@ def _advance(run: _Run, step_id: str | None, now: int, effects: Effects) -> None
                   "error": None, "request": None, "error_class": None}
         state["history"].append(record)
         if module.kind == "pure":
+            t0 = perf_counter()  # a clock read, not I/O: the inline step's time for metrics
             try:
                 output = module.execute(step.config, run.context())
                 if step.output_template is not None:
                     output = _with_rendered(run, step_id, step.output_template, output)
             except (TemplateError, StepFailed, ValueError, TypeError) as exc:
                 _step_error(run, record, now, f"{type(exc).__name__}: {exc}")
-                _step_event(state, effects, record, now, retryable=False)
+                _step_event(state, effects, record, now, seconds=perf_counter() - t0,
+                            retryable=False)
                 _finish(run, st.FAILED, now, effects, error=f"step {step_id} failed: {exc}")
                 return
             record.update(status=st.COMPLETED, ended_ms=now, output=_dumps(output))
-            _step_event(state, effects, record, now)
+            _step_event(state, effects, record, now, seconds=perf_counter() - t0)
             run.outputs[step_id] = output
             step_id = run.graph.successor(step_id, output, run.context())
             continue
@@ -409,6 +431,7 @@ def _finish(run: _Run, status: str, now: int, effects: Effects, error: str | Non
     if state["trigger"] == ev.TEST_TRIGGER:  # the history store leaves test runs out of health
         data["test"] = True
     _emit(state, effects, ev.TERMINAL_TYPES[state["status"]], now, data)
+    effects.ended = True
     if state.get("bulk") is not None:
         effects.bulk_report = bulk_report(state)
 

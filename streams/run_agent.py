@@ -10,6 +10,7 @@ from streams import log_context, machine, metrics
 from streams.bulk.progress import control_record
 from streams.engine import Engine, now_ms
 from streams.expiry import Expiry
+from streams.run_metrics import RunMetrics
 from streams.timers import TimerService
 
 log = logging.getLogger(__name__)
@@ -20,6 +21,7 @@ _GATE = codec("run_gate")
 def register(engine: Engine, timers: TimerService, expiry: Expiry) -> None:
     runs, timer_table = engine.runs, engine.timers
     grace_ms = int(engine.settings.run_grace_seconds * 1000)
+    counted = RunMetrics(engine.settings)
 
     def expire(run_ids: list[str], now: int) -> None:
         """Tombstone ended runs past their grace period (the history store keeps them)."""
@@ -37,14 +39,15 @@ def register(engine: Engine, timers: TimerService, expiry: Expiry) -> None:
             try:
                 command = _COMMAND.decode(event.value)
             except DecodeError as exc:
-                await engine.dead_letter(event, str(exc))
+                await engine.dead_letter(event, str(exc), kind="decode")
                 continue
             if command["kind"] == "expire":
                 expire(command["run_ids"], now_ms())
                 continue
             run_id = command["run_id"]
             if event.key != run_id:
-                await engine.dead_letter(event, f"key {event.key!r} is not the run id {run_id!r}")
+                await engine.dead_letter(event, f"key {event.key!r} is not the run id {run_id!r}",
+                                         kind="bad_key")
                 continue
             before = runs.get(run_id)
             request = command["request"]
@@ -59,12 +62,14 @@ def register(engine: Engine, timers: TimerService, expiry: Expiry) -> None:
                     state, effects = machine.apply(before, command, now_ms())
                 except Exception as exc:  # a bug must not stall the partition: keep the record
                     log.exception("run %s: command %s failed", run_id, command["id"])
-                    await engine.dead_letter(event, f"run agent error: {type(exc).__name__}: {exc}")
+                    await engine.dead_letter(
+                        event, f"run agent error: {type(exc).__name__}: {exc}", kind="agent_error")
                     continue
                 if effects.changed and state is not None:
                     if before is None:
                         state["partition"] = event.message.partition
                     runs[run_id] = state
+                    counted.count(state, effects)
                 if effects.warning is not None:
                     log.warning("run %s: %s", run_id, effects.warning)
                 if effects.watchdog:

@@ -104,6 +104,12 @@ class Settings:
     google_provider_token: str | None = field(
         default_factory=lambda: _env("GOOGLE_PROVIDER_TOKEN", "") or None)
 
+    # Metrics (streams/run_metrics.py): how many workflow ids get their own label before the
+    # rest count as "_other", and whether per-tenant counters are exported at all.
+    metrics_max_workflows: int = field(
+        default_factory=lambda: int(_env("METRICS_MAX_WORKFLOWS", "200")))
+    metrics_tenants: bool = field(default_factory=lambda: _env("METRICS_TENANTS", "0") == "1")
+
     def provider(self, name: str) -> dict[str, str | None] | None:
         """A lookup provider's {url, token} for steps (ctx.extras["provider"]), None if unset."""
         url = getattr(self, f"{name}_provider_url", None)

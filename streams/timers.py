@@ -16,6 +16,7 @@ from typing import Any
 from aiokafka.partitioner import DefaultPartitioner
 
 from schemas import codec
+from streams import metrics
 from streams.engine import Engine, now_ms
 
 _COMMAND = codec("run_command")
@@ -49,6 +50,7 @@ class TimerService:
             if self._fired.get(run_id) != timer["token"]:
                 heap.append((timer["due_ms"], run_id, timer["token"]))
         heapq.heapify(heap)
+        metrics.TIMERS_PENDING.set(len(live))  # every RESCAN_MS, off the run path
         self._heap = heap
         self._fired = {k: v for k, v in self._fired.items() if live.get(k) == v}
 

@@ -74,7 +74,7 @@ async def test_a_refused_run_is_counted_and_dead_lettered(monkeypatch: pytest.Mo
     letters: list[tuple[object, str]] = []
 
     class Engine:
-        async def dead_letter(self, event: object, reason: str) -> None:
+        async def dead_letter(self, event: object, reason: str, *, kind: str) -> None:
             letters.append((event, reason))
 
     monkeypatch.setattr(event_agents, "launch", fake_launch)

@@ -121,7 +121,8 @@ async def test_uploads_agent_dead_letters_a_store_outage_instead_of_crashing(
                           (FileError("no readable description"), "cannot be used")]:
         letters: list[str] = []
 
-        async def dead_letter(event: Any, why: str, letters: list[str] = letters) -> None:
+        async def dead_letter(event: Any, why: str, letters: list[str] = letters, *,
+                              kind: str = "") -> None:
             letters.append(why)
         store = _BrokenStore(error)
         engine = SimpleNamespace(files=store, dead_letter=dead_letter)

@@ -14,6 +14,7 @@ import logging
 from typing import Any
 
 from schemas import DecodeError, codec
+from streams import metrics
 from streams.bulk import events, jobs
 from streams.bulk.fanout import FanOutFailed, produce_rows
 from streams.engine import Engine, now_ms
@@ -23,6 +24,7 @@ CONTROL = codec("bulk_control")
 FORGET = "forget"  # a finished job leaves the live table (the SQL read model keeps it)
 FORGET_AFTER_MS = 3_600_000
 FORGET_EVERY_SECONDS = 60.0
+ACTIVE_EVERY_SECONDS = 2.0
 
 
 def control_record(kind: str, job_id: str, tenant: str, *, created: dict[str, Any] | None = None,
@@ -32,6 +34,16 @@ def control_record(kind: str, job_id: str, tenant: str, *, created: dict[str, An
     return CONTROL.encode({"kind": kind, "job_id": job_id, "tenant": tenant, "ts_ms": now_ms(),
                            "created": created, "results": results or [], "error": error,
                            "workflow_id": workflow_id, "actor": actor})
+
+
+def _count_rows(before: jobs.Job, after: jobs.Job) -> None:
+    """hopflow_bulk_rows_total: the rows this results record counted for the first time
+    (apply_results ignores a redelivered row, so the metric does too)."""
+    kind = after["type"]
+    for outcome, field in (("processed", "processed"), ("failed", "failed")):
+        new = after[field] - before[field]
+        if new > 0:
+            metrics.BULK_ROWS.labels(kind, outcome).inc(new)
 
 
 def register(engine: Engine) -> Any:
@@ -66,7 +78,8 @@ def register(engine: Engine) -> Any:
             try:
                 cmd = CONTROL.decode(event.value)
             except DecodeError as exc:
-                await engine.dead_letter(event, f"bad bulk-control record: {exc}")
+                await engine.dead_letter(event, f"bad bulk-control record: {exc}",
+                                         kind="decode")
                 continue
             job_id = cmd["job_id"]
             job = table.get(job_id)
@@ -78,6 +91,7 @@ def register(engine: Engine) -> Any:
                 continue  # results or cancel of a job this table never had
             elif kind == "results":
                 applied = jobs.apply_results(job, cmd["results"], now_ms())
+                _count_rows(job, applied.job)
                 if applied.completed:
                     await emit(job_id, applied.job)
                 new = applied.job
@@ -89,6 +103,13 @@ def register(engine: Engine) -> Any:
                 continue
             if new is not job and new is not None:
                 table[job_id] = new
+
+    @engine.app.timer(interval=ACTIVE_EVERY_SECONDS, name="bulk-active-gauge")
+    async def count_active() -> None:
+        """hopflow_bulk_jobs_active: the live table holds running jobs and a few recent
+        ones (see bulk-forget), so a scan every few seconds is cheap and off the row path."""
+        metrics.BULK_JOBS_ACTIVE.set(sum(
+            1 for job in list(table.values()) if job["status"] in (jobs.QUEUED, jobs.PROCESSING)))
 
     forgetting: set[str] = set()
 

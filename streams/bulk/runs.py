@@ -24,6 +24,7 @@ from steps.files import FileError, FileRef, read_bytes
 from streams.bulk.fanout import MAX_FILE_BYTES
 from streams.bulk.progress import control_record
 from streams.engine import Engine, now_ms
+from streams.metrics import RUNS_REFUSED
 from streams.triggers.admission import plan_of
 from streams.triggers.launch import Launch, Refused, launch
 
@@ -116,6 +117,7 @@ async def launch_rows(engine: Engine, rows: list[dict[str, Any]]) -> list[dict[s
                     if exc.status == 503 and attempt < CATCH_UP_RETRIES:
                         await asyncio.sleep(1.0)  # the registry replica catching up
                         continue
+                    RUNS_REFUSED.labels(exc.reason).inc()
                     detail = f"{exc.status} {exc.message}"
                     if exc.retry_after is not None:
                         detail += f" (retry after {exc.retry_after:g} s)"

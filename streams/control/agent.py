@@ -80,7 +80,7 @@ def register(engine: Engine) -> None:
                 if not valid_tenant(command["tenant"]):
                     raise ValueError(f"invalid tenant id {command['tenant']!r}")
             except (DecodeError, ValueError) as exc:
-                await engine.dead_letter(event, f"bad control command: {exc}")
+                await engine.dead_letter(event, f"bad control command: {exc}", kind="decode")
                 continue
             tenant = command["tenant"]
             last_key = entry_key("outcome", tenant, "last")

@@ -37,7 +37,8 @@ async def start_matches(engine: Engine, stream_event: Any, tenant: str, workflow
             log.warning("%s %s: run of workflow %s refused (%s): %s", trigger, body["id"],
                         workflow_id, exc.status, exc.message)
             await engine.dead_letter(stream_event, f"run refused for workflow {workflow_id} "
-                                                   f"({exc.status}): {exc.message}")
+                                                   f"({exc.status}): {exc.message}",
+                                     kind="refused")
     return started
 
 
@@ -50,7 +51,7 @@ def register(engine: Engine) -> None:
             try:
                 body = envelope.platform_event(event.value)
             except envelope.BadEvent as exc:
-                await engine.dead_letter(event, f"bad platform event: {exc}")
+                await engine.dead_letter(event, f"bad platform event: {exc}", kind="decode")
                 continue
             tenant, event_type = body["tenant"], body["type"]
             matched = subscriptions.for_event(tenant, event_type, body.get("data"))
@@ -67,7 +68,7 @@ def register(engine: Engine) -> None:
             try:
                 body = envelope.monitor_event(event.value)
             except envelope.BadEvent as exc:
-                await engine.dead_letter(event, f"bad monitor event: {exc}")
+                await engine.dead_letter(event, f"bad monitor event: {exc}", kind="decode")
                 continue
             tenant = body["tenant"]
             matched = subscriptions.for_monitor(tenant, body["monitor_id"],

@@ -69,7 +69,7 @@ def register(engine: Engine) -> None:
             try:
                 key, raw, headers = parse(msg.key, msg.value, msg.headers)
             except BadRecord as exc:
-                await engine.dead_letter(event, f"bad ingest record: {exc}")
+                await engine.dead_letter(event, f"bad ingest record: {exc}", kind="decode")
                 continue
             fallback = f"ingest:{msg.topic}:{msg.partition}:{msg.offset}"
             for attempt in range(RETRIES_WHILE_CATCHING_UP + 1):
@@ -82,5 +82,6 @@ def register(engine: Engine) -> None:
                         continue
                     metrics.RUNS_REFUSED.labels(reason=exc.reason).inc()
                     await engine.dead_letter(  # the record itself, so it can be replayed
-                        event, f"ingest refused ({exc.status}): {exc.message}")
+                        event, f"ingest refused ({exc.status}): {exc.message}",
+                        kind="refused")
                 break

@@ -18,7 +18,7 @@ from schemas import codec
 from streams import intake, log_context
 from streams.control.workflows import ARCHIVED
 from streams.engine import Engine, now_ms
-from streams.metrics import RUNS_REFUSED
+from streams.metrics import DEAD_LETTERS, RUNS_REFUSED
 from streams.triggers import admission
 
 log = logging.getLogger(__name__)
@@ -115,6 +115,7 @@ async def record_refusal(engine: Engine, request: Launch, exc: Refused) -> None:
     if exc.retry_after is not None:
         detail += f" (retry after {exc.retry_after:g} s)"
     topic = f"refused:{request.trigger}"
+    DEAD_LETTERS.labels("refused", "refused").inc()  # the trigger's topic is in the record
     await engine.dead_letters.send(key=topic, value=codec("dead_letter").encode({
         "topic": topic, "partition": -1, "offset": -1,
         "key": f"{request.tenant}/{request.workflow_id}".encode(),

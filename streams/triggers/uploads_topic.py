@@ -122,18 +122,18 @@ async def handle(engine: Engine, event: Any, upload: Upload) -> int:
     except FileNotFound:
         await engine.dead_letter(event, f"file {upload.file_id} not found for tenant "
                                         f"{upload.tenant} (store it with POST /api/files "
-                                        f"first): fileId")
+                                        f"first): fileId", kind="missing_file")
         return 0
     except FileError as exc:
         await engine.dead_letter(event, f"file {upload.file_id} of tenant {upload.tenant} "
-                                        f"cannot be used ({exc}): fileId")
+                                        f"cannot be used ({exc}): fileId", kind="invalid")
         return 0
     except Exception as exc:  # no message: a store error might quote its endpoint
         log.warning("uploads: file store unavailable for %s of %s: %s", upload.file_id,
                     upload.tenant, type(exc).__name__)
         await engine.dead_letter(event, f"file store unavailable ({type(exc).__name__}) "
                                         f"reading file {upload.file_id}; replay the record "
-                                        "once it is back: fileId")
+                                        "once it is back: fileId", kind="store_unavailable")
         return 0
     if upload.workflow_id is not None:
         started = await _start_one(engine, event, upload, ref, upload.workflow_id,
@@ -158,6 +158,6 @@ def register(engine: Engine) -> None:
             try:
                 upload = parse(event.message.value)
             except BadRecord as exc:
-                await engine.dead_letter(event, f"bad uploads record: {exc}")
+                await engine.dead_letter(event, f"bad uploads record: {exc}", kind="decode")
                 continue
             await handle(engine, event, upload)

@@ -30,7 +30,7 @@ from schemas import DecodeError
 from schemas import run_events as ev
 from steps.errors import classify_http_status
 from steps.http import BlockedURL, ResponseTooLarge, guarded_request
-from streams import intake
+from streams import intake, metrics
 from streams.control.webhook_endpoints import KIND as WEBHOOK_KIND
 from streams.engine import Engine, now_ms
 from streams.keyring import KeyringError
@@ -44,6 +44,10 @@ IDLE_COMMIT_SECONDS = 5.0  # with no endpoint anywhere: how often the offsets sk
 SEND_BATCH = 50
 TIMEOUT_SECONDS = 10.0
 SYSTEM_ACTOR = "system:webhooks"
+
+
+# a delivery row's state after an attempt -> the metric's outcome label
+_OUTCOMES = {"delivered": "delivered", "pending": "retried", "failed": "failed"}
 
 
 def matches(endpoint: dict[str, Any], event: dict[str, Any]) -> bool:
@@ -195,6 +199,7 @@ class Deliverer(Service):
             return store.health(tx, delivery["endpoint_id"], ok, now)
 
         failures = await self._store(write)
+        metrics.OUTBOUND_DELIVERIES.labels(_OUTCOMES[state]).inc()  # once the row says so
         if not ok and failures >= signing.disable_after():
             await self._disable(delivery["tenant"], delivery["endpoint_id"], failures, error)
 
