@@ -233,7 +233,11 @@ SCHEMAS: dict[str, Schema] = {
         "windows": obj({w: obj({
             "total": INT, "success": INT, "failed": INT, "cancelled": INT,
             "successRatePercent": null(NUM), "averageDurationMs": null(NUM)})
-            for w in ("24h", "7d", "30d")})}),
+            for w in ("24h", "7d", "30d")}),
+        "hourly": arr(obj({"hour": TIME, "hourMs": INT, "started": INT, "completed": INT,
+                           "failed": INT, "cancelled": INT}), minItems=24, maxItems=24,
+                      description="runs per hour over the last 24 h, oldest first, by "
+                                  "the hour they started in and how they ended so far")}),
     "TemplateSummary": obj({"id": STR, "category": STR, "name": STR, "description": STR,
                             "stepCount": INT, "triggerType": STR}),
     "TemplateList": obj({"data": arr(ref("TemplateSummary")), "total": INT,
@@ -453,6 +457,9 @@ PAGE = (Param("page", {"type": "integer", "minimum": 1}, description="1-based pa
               description="page size (004's name for limit)"),
         Param("offset", {"type": "integer", "minimum": 0},
               description="rows to skip (instead of page)"))
+IF_NONE_MATCH = Param("If-None-Match", STR, where="header",
+                      description="the ETag of the page you have: 304 if unchanged")
+LIST_ANSWERS = {200: ref("RunList"), 304: None}
 RUN_FILTERS = (
     Param("workflow_id", STR, description="only this workflow's runs"),
     Param("workflowId", STR, description="same as workflow_id"),
@@ -840,10 +847,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              STOP_ANSWERS,
              body=obj({"runId": STR, "reason": {"type": "string", "maxLength": 1000}},
                       required=("runId",)), body_required=True, errors=(404, 409, *HISTORY)),
-    Endpoint("GET", "/api/workflows/runs", "The tenant's runs, newest first", "runs",
-             {200: ref("RunList")}, params=RUN_FILTERS, errors=HISTORY),
-    Endpoint("GET", "/api/workflows/runs/pending", "Runs not over yet", "runs",
-             {200: ref("RunList")}, params=RUN_FILTERS, errors=HISTORY),
+    Endpoint("GET", "/api/workflows/runs", "The tenant's runs, newest first (ETag)", "runs",
+             LIST_ANSWERS, params=(*RUN_FILTERS, IF_NONE_MATCH), errors=HISTORY),
+    Endpoint("GET", "/api/workflows/runs/pending", "Runs not over yet (ETag)", "runs",
+             LIST_ANSWERS, params=(*RUN_FILTERS, IF_NONE_MATCH), errors=HISTORY),
     Endpoint("POST", "/api/workflows/runs/clear", "Cancel every pending run", "runs",
              {200: ref("Cleared")}, role="admin",
              params=(Param("workflow_id", STR, description="only this workflow's"),),
@@ -853,8 +860,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              errors=(404, *HISTORY)),
     Endpoint("GET", RUN + "/logs", "A run's step logs", "runs", {200: ref("RunLogs")},
              errors=HISTORY),
-    Endpoint("GET", WF + "/runs", "One workflow's runs", "runs", {200: ref("RunList")},
-             params=RUN_FILTERS, errors=HISTORY),
+    Endpoint("GET", WF + "/runs", "One workflow's runs (ETag)", "runs", LIST_ANSWERS,
+             params=(*RUN_FILTERS, IF_NONE_MATCH), errors=HISTORY),
     Endpoint("GET", WF + "/executions", "Executions with logs (002)", "runs",
              {200: ref("Executions")},
              params=(*RUN_FILTERS, Param("execution_id", STR)), errors=HISTORY),
@@ -962,6 +969,10 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
     params += [p.spec() for p in endpoint.params]
     responses: dict[str, Any] = {}
     for status, answer in sorted(endpoint.ok.items()):
+        if answer is None:  # no body: 304 Not Modified
+            responses[str(status)] = {"description": "Not modified: the If-None-Match ETag "
+                                                     "is still current"}
+            continue
         media, schema = answer if isinstance(answer, tuple) else ("application/json", answer)
         responses[str(status)] = {"description": "OK" if status < 300 else "Not ready",
                                   "content": {media: {"schema": schema}}}

@@ -145,4 +145,8 @@ def health(workflow_id: str, figures: dict[str, Any]) -> dict[str, Any]:
     body["lastError"] = figures["last_error"]
     body["lastErrorAt"] = iso(figures["last_error_ms"])
     body["windows"] = windows
+    body["hourly"] = [{"hour": iso(b["hour_ms"]), "hourMs": b["hour_ms"],
+                       "started": b["started"], "completed": b["completed"],
+                       "failed": b["failed"], "cancelled": b["cancelled"]}
+                      for b in figures.get("hourly", ())]
     return body
