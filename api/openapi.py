@@ -85,7 +85,7 @@ RUN_STATUS = enum(*st.RUN_STATUSES)
 SECRET_NAME: Schema = {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"}
 JSON_TEXT: Schema = {"type": "string", "contentMediaType": "application/json"}
 STEP_STATUS = enum(st.RUNNING, st.WAITING, st.COMPLETED, st.FAILED, st.CANCELLED,
-                   st.TERMINATED)
+                   st.TERMINATED, st.REUSED)
 
 # ------------------------------------------------------------------ components
 
@@ -180,6 +180,7 @@ SCHEMAS: dict[str, Schema] = {
         "input": ANY, "result": ANY, "error": null(STR), "idempotencyKey": null(STR),
         "startTime": null(TIME), "endTime": null(TIME), "duration": null(INT),
         "cancelRequested": BOOL,
+        "rerunOf": {**null(STR), "description": "the run this one re-runs (POST .../rerun)"},
         "pauseSignal": {"anyOf": [ref("PauseSignal"), {"type": "null"}]}},
         required=("runId", "workflowId", "workflowVersion", "tenant", "trigger", "status",
                   "currentStepId", "input", "result", "error", "idempotencyKey", "startTime",
@@ -199,12 +200,15 @@ SCHEMAS: dict[str, Schema] = {
         "stepId": STR, "stepType": STR, "seq": INT, "attempt": INT, "status": STEP_STATUS,
         "startTime": null(TIME), "endTime": null(TIME), "duration": null(INT),
         "output": ANY, "error": null(STR), "request": ANY,
+        "startedMs": INT, "endedMs": null(INT),
         "errorClass": {"enum": ["transient", "permanent", None],
                        "description": "a failed attempt's class (transient ones retry)"}},
         required=("stepId", "stepType", "seq", "attempt", "status", "startTime", "endTime",
                   "duration", "error")),
     "Run": {"allOf": [ref("RunSummary"), obj({
         "stepExecutionHistory": arr(ref("StepExecution"))})]},
+    "RerunAccepted": obj({"runId": STR, "workflowId": STR, "status": STR,
+                          "workflowVersion": INT, "rerunOf": STR, "fromStep": null(STR)}),
     "RunList": obj({"data": arr(ref("RunSummary")), "page": INT, "limit": INT, "offset": INT,
                     "total": INT, "totalCapped": BOOL, "hasMore": BOOL}),
     "RunLogs": obj({"runId": STR, "workflowId": STR, "status": RUN_STATUS,
@@ -836,6 +840,14 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("POST", RUN + "/terminate", "Terminate at once", "runs", STOP_ANSWERS,
              body=_body(reason={"type": "string", "maxLength": 1000}),
              errors=(409, *HISTORY)),
+    Endpoint("POST", RUN + "/rerun", "Re-run: a new run of the same workflow and input",
+             "runs", {202: ref("RerunAccepted")},
+             params=(Param("version", STR, description="same (default: the earlier run's), "
+                                                       "latest, or a version number"),
+                     Param("from_step", STR, description="start at this step, reusing the "
+                                                         "earlier run's outputs before it"),
+                     START[2]),
+             errors=(409, 429, 503)),
     Endpoint("POST", RUN + "/resume", "Resume a paused run with the awaited answer", "runs",
              STOP_ANSWERS, body=RESUME_BODY, body_required=True, errors=(409, 503, *HISTORY)),
     Endpoint("POST", "/api/workflow/resume/{run_id}", "Resume a paused run (003)", "runs",

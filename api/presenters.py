@@ -48,6 +48,7 @@ def step(record: dict[str, Any]) -> dict[str, Any]:
     return {"stepId": record["step_id"], "stepType": record["step_type"], "seq": record["seq"],
             "attempt": record["attempt"], "status": record["status"],
             "startTime": iso(record["started_ms"]), "endTime": iso(ended),
+            "startedMs": record["started_ms"], "endedMs": ended,
             "duration": None if ended is None else ended - record["started_ms"],
             "output": _json(record["output"]), "error": record["error"],
             "request": _json(record["request"]),
@@ -70,7 +71,8 @@ def run_summary(state: dict[str, Any]) -> dict[str, Any]:
             "result": _json(state["result"]), "error": state["error"],
             "idempotencyKey": state["idempotency_key"],
             "startTime": iso(state["created_ms"]), "endTime": iso(ended),
-            "duration": None if ended is None else ended - state["created_ms"]}
+            "duration": None if ended is None else ended - state["created_ms"],
+            "rerunOf": state.get("rerun_of")}
     body["pauseSignal"] = pause_signal(state)
     if state.get("cancel_reason") and state["status"] not in TERMINAL:
         body["cancelRequested"] = True

@@ -21,7 +21,7 @@ _ACTIVE_SQL = "status IN ('pending', 'running', 'retrying', 'paused')"
 COUNT_CAP = 10_000  # counting past this costs more than a total is worth
 _RUN_COLUMNS = ("run_id, tenant, workflow_id, workflow_version, trigger_type, status, "
                 "current_step, input, result, error, idempotency_key, body_hash, created_ms, "
-                "updated_ms, ended_ms")
+                "updated_ms, ended_ms, rerun_of")
 _STEP_COLUMNS = ("run_id, seq, step_id, step_type, attempt, status, started_ms, ended_ms, "
                  "output, error, request, retryable, error_class")
 
@@ -72,12 +72,13 @@ class Page:
 
 def _run(row: Sequence[Any]) -> dict[str, Any]:
     (run_id, tenant, workflow_id, version, trigger, status, current, input_, result, error,
-     key, body_hash, created, updated, ended) = row
+     key, body_hash, created, updated, ended, rerun_of) = row
     return {"run_id": run_id, "tenant": tenant, "workflow_id": workflow_id,
             "workflow_version": version, "trigger": trigger, "status": status,
             "current_step": current, "input": input_, "result": result, "error": error,
             "idempotency_key": key, "body_hash": body_hash, "created_ms": created,
-            "updated_ms": updated, "ended_ms": ended, "history": [], "cancel_reason": None}
+            "updated_ms": updated, "ended_ms": ended, "history": [], "cancel_reason": None,
+            "rerun_of": rerun_of}
 
 
 def _step(row: Sequence[Any]) -> dict[str, Any]:

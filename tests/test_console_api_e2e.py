@@ -1,6 +1,7 @@
 """The API the web console polls and draws, against a real broker and worker.
 
-Live run list (ETag / 304), the runs-per-hour series of a workflow's health.
+Live run list (ETag / 304), the runs-per-hour series of a workflow's health,
+and re-runs (POST /api/workflows/runs/{id}/rerun).
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from typing import Any
 
 import httpx
 
+from bench.sink import Sink
 from dev.workers import WorkerProcess
-from tests.helpers import create_workflow
+from tests.helpers import create_workflow, run_and_wait, wait_status
 
 STEPS = [{"id": "shape", "type": "transform", "config": {"fields": {"n": "{{input.n}}"}}}]
 
@@ -93,3 +95,79 @@ async def run_and_wait_as(http: httpx.AsyncClient, base: str, wf: str, payload: 
     return response.json()
 
 
+
+
+def _rerun_flow(sink: Sink, tag: str, label: str = "v1") -> dict[str, Any]:
+    return {"name": f"rerun {label}", "retry": {"max_retries": 0}, "steps": [
+        {"id": "first", "type": "webhook",
+         "config": {"url": sink.url(f"/first-{tag}"), "method": "POST",
+                    "body": {"n": "{{input.n}}"}}},
+        {"id": "call", "type": "webhook",
+         "config": {"url": sink.url(f"/call-{tag}"), "method": "POST", "body": {}}},
+        {"id": "shape", "type": "transform",
+         "config": {"fields": {"n": "{{steps.first.body.body.n}}", "label": label}}}]}
+
+
+async def _rerun(http: httpx.AsyncClient, base: str, run_id: str, **params: str
+                 ) -> httpx.Response:
+    headers = {}
+    if "key" in params:
+        headers["Idempotency-Key"] = params.pop("key")
+    return await http.post(f"{base}/api/workflows/runs/{run_id}/rerun", params=params,
+                           headers=headers)
+
+
+async def test_rerun_from_a_failed_step_reuses_the_earlier_outputs(
+        shared_worker: WorkerProcess, sink: Sink, http: httpx.AsyncClient) -> None:
+    base = shared_worker.url
+    tag = uuid.uuid4().hex[:8]
+    wf = await create_workflow(http, base, _rerun_flow(sink, tag))
+    sink.fail_next(f"/call-{tag}", times=1, status=400)
+    failed = await run_and_wait(http, base, wf, {"n": 7})
+    assert failed["status"] == "failed", failed
+    assert [s["stepId"] for s in failed["stepExecutionHistory"]] == ["first", "call"]
+    assert sink.counts[f"/first-{tag}"] == 1
+
+    # refused, naming the field
+    for params, field in (({"from_step": "nope"}, "from_step"),
+                          ({"from_step": "shape"}, "from_step"),  # never reached
+                          ({"version": "9"}, "version"), ({"version": "x"}, "version")):
+        answer = await _rerun(http, base, failed["runId"], **params)
+        assert answer.status_code == 400, (params, answer.text)
+        assert answer.json()["error"]["field"] == field
+    other = await http.post(f"{base}/api/workflows/runs/{failed['runId']}/rerun",
+                            headers={"x-tenant-id": "intruder"})
+    assert other.status_code == 404
+    assert (await _rerun(http, base, "run_nope")).status_code == 404
+
+    # from the failed step: `first` is reused, not called again
+    answer = await _rerun(http, base, failed["runId"], from_step="call", key="k1")
+    assert answer.status_code == 202, answer.text
+    body = answer.json()
+    assert body["rerunOf"] == failed["runId"] and body["workflowVersion"] == 1
+    assert body["fromStep"] == "call" and body["runId"] != failed["runId"]
+    again = await _rerun(http, base, failed["runId"], from_step="call", key="k1")
+    assert again.status_code == 202 and again.json()["runId"] == body["runId"]
+    run = await wait_status(http, base, body["runId"], {"completed", "failed"})
+    assert run["status"] == "completed", run
+    assert run["trigger"] == "rerun" and run["rerunOf"] == failed["runId"]
+    assert run["input"] == {"n": 7} and run["workflowVersion"] == 1
+    steps = run["stepExecutionHistory"]
+    assert [(s["stepId"], s["status"]) for s in steps] == [
+        ("first", "reused"), ("call", "completed"), ("shape", "completed")]
+    assert steps[0]["output"] == failed["stepExecutionHistory"][0]["output"]
+    assert run["result"] == {"n": 7, "label": "v1"}
+    assert sink.counts[f"/first-{tag}"] == 1 and sink.counts[f"/call-{tag}"] == 2
+    # the history store has the link too (a list reads only the store)
+    stored = await _listed(http, f"{base}/api/workflows/{wf}/runs?trigger=rerun", {}, 1)
+    assert stored.json()["data"][0]["rerunOf"] == failed["runId"]
+
+    # a whole re-run on the latest version calls every step again
+    updated = await http.put(f"{base}/api/workflows/{wf}", json=_rerun_flow(sink, tag, "v2"))
+    assert updated.status_code == 200 and updated.json()["version"] == 2
+    answer = await _rerun(http, base, failed["runId"], version="latest")
+    assert answer.status_code == 202 and answer.json()["workflowVersion"] == 2
+    run = await wait_status(http, base, answer.json()["runId"], {"completed", "failed"})
+    assert run["status"] == "completed" and run["result"] == {"n": 7, "label": "v2"}
+    assert [s["status"] for s in run["stepExecutionHistory"]] == ["completed"] * 3
+    assert sink.counts[f"/first-{tag}"] == 2
