@@ -171,3 +171,35 @@ async def test_rerun_from_a_failed_step_reuses_the_earlier_outputs(
     assert run["status"] == "completed" and run["result"] == {"n": 7, "label": "v2"}
     assert [s["status"] for s in run["stepExecutionHistory"]] == ["completed"] * 3
     assert sink.counts[f"/first-{tag}"] == 2
+
+
+async def test_step_executions_carry_what_a_timeline_draws(
+        shared_worker: WorkerProcess, sink: Sink, http: httpx.AsyncClient) -> None:
+    """Epoch-ms bounds per attempt, waits marked as delay / approval, a retry's due time."""
+    base = shared_worker.url
+    tag = uuid.uuid4().hex[:8]
+    wf = await create_workflow(http, base, {"name": "timeline", "steps": [
+        {"id": "pause", "type": "delay", "config": {"duration": "200ms"}},
+        {"id": "ask", "type": "collect_inputs",
+         "config": {"fields": {"note": {"type": "string"}}}}]})
+    started = await http.post(f"{base}/api/workflows/{wf}/run", json={"input": {}})
+    paused = await wait_status(http, base, started.json()["runId"], {"paused"})
+    delay, ask = paused["stepExecutionHistory"]
+    assert (delay["waitKind"], delay["status"]) == ("delay", "completed")
+    assert delay["endedMs"] - delay["startedMs"] >= 200
+    assert isinstance(delay["startedMs"], int) and delay["startTime"].endswith("Z")
+    assert (ask["waitKind"], ask["status"], ask["endedMs"]) == ("approval", "waiting", None)
+    assert ask["request"] == paused["pauseSignal"] and paused["retryAtMs"] is None
+
+    retrying = await create_workflow(http, base, {
+        "name": "retrying", "retry": {"max_retries": 2, "backoff_seconds": 60},
+        "steps": [{"id": "call", "type": "webhook", "config": {
+            "url": sink.url(f"/flaky-{tag}"), "method": "POST", "body": {}}}]})
+    sink.fail_next(f"/flaky-{tag}", times=5, status=503)
+    started = await http.post(f"{base}/api/workflows/{retrying}/run", json={"input": {}})
+    run_id = started.json()["runId"]
+    run = await wait_status(http, base, run_id, {"retrying"})
+    first = run["stepExecutionHistory"][0]
+    assert (first["waitKind"], first["status"], first["attempt"]) == (None, "failed", 1)
+    assert run["retryAtMs"] >= first["endedMs"] + 59_000
+    await http.post(f"{base}/api/workflows/runs/{run_id}/terminate")
