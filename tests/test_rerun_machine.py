@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 
+from api.rerun import CannotReuse, reused_steps
 from schemas import codec, run_events
 from streams import machine
 from tests.test_machine import CALL, finished, request
@@ -72,3 +73,28 @@ def test_an_unknown_from_step_fails_the_run_instead_of_crashing() -> None:
     state, effects = machine.apply(None, seeded("gone", []), now=10)
     assert state["status"] == "failed" and "gone" in state["error"]
     assert [e["type"] for e in events(effects)] == ["run.started", "run.failed"]
+
+
+def _record(seq: int, step: str, status: str, attempt: int = 1, output: Any = None
+            ) -> dict[str, Any]:
+    return {"seq": seq, "step_id": step, "step_type": "webhook", "attempt": attempt,
+            "status": status, "output": None if output is None else orjson.dumps(output)}
+
+
+def test_from_step_reuses_the_last_attempt_of_each_execution_before_it() -> None:
+    history = [_record(1, "a", "completed", output={"n": 1}),
+               _record(2, "call", "failed", 1), _record(2, "call", "completed", 2, {"ok": 1}),
+               _record(3, "shape", "failed")]
+    assert reused_steps(history, "shape") == [
+        {"stepId": "a", "stepType": "webhook", "output": {"n": 1}},
+        {"stepId": "call", "stepType": "webhook", "output": {"ok": 1}}]
+    assert reused_steps(history, "a") == []
+    for bad, why in ((history, "never reached"),
+                     ([_record(1, "a", "failed"), _record(2, "shape", "failed")],
+                      "did not complete")):
+        try:
+            reused_steps(bad, "b" if why == "never reached" else "shape")
+        except CannotReuse as exc:
+            assert why in str(exc)
+        else:
+            raise AssertionError(f"{why}: accepted")
