@@ -24,9 +24,10 @@ from aiohttp import web
 from api.auth import require
 from api.errors import ApiError, json_errors
 from api.responses import json_response
-from api.runs import _idempotency_key, load_run
+from api.runs import _idempotency_key, _stored, load_run
 from api.workflows import find_workflow, refused_error
 from schemas import statuses as st
+from streams import intake
 from streams.engine import Engine
 from streams.machine import graph_for
 from streams.triggers import launch
@@ -99,15 +100,25 @@ async def rerun(engine: Engine, request: web.Request, run_id: str) -> web.Respon
         except CannotReuse as exc:
             raise ApiError(400, str(exc), field="from_step") from None
     run_input = orjson.loads(earlier["input"]) if earlier["input"] else {}
+    scoped_key = None if key is None else f"rerun:{run_id}:{key}"
+    if scoped_key is not None:  # a retry after the first run ended and left the live table
+        known = intake.new_run_id(tenant, workflow_id, scoped_key)
+        if engine.runs.get(known) is not None or await _stored(engine, tenant, known):
+            return _accepted(known, workflow_id, number, run_id, from_step)
     try:
         new_id = await launch.launch(engine, launch.Launch(
             tenant=tenant, workflow_id=workflow_id,
             input=run_input if isinstance(run_input, dict) else {"value": run_input},
             trigger=TRIGGER, actor=principal.actor,
-            idempotency_key=None if key is None else f"rerun:{run_id}:{key}",
+            idempotency_key=scoped_key,
             version=number, seed=seed))
     except launch.Refused as exc:
         raise refused_error(exc) from None
+    return _accepted(new_id, workflow_id, number, run_id, from_step)
+
+
+def _accepted(new_id: str, workflow_id: str, number: int, run_id: str, from_step: str | None
+              ) -> web.Response:
     return json_response({"runId": new_id, "workflowId": workflow_id, "status": st.PENDING,
                           "workflowVersion": number, "rerunOf": run_id,
                           "fromStep": from_step}, status=202)

@@ -161,6 +161,8 @@ async def test_rerun_from_a_failed_step_reuses_the_earlier_outputs(
     # the history store has the link too (a list reads only the store)
     stored = await _listed(http, f"{base}/api/workflows/{wf}/runs?trigger=rerun", {}, 1)
     assert stored.json()["data"][0]["rerunOf"] == failed["runId"]
+    late = await _rerun(http, base, failed["runId"], from_step="call", key="k1")
+    assert late.status_code == 202 and late.json()["runId"] == body["runId"]
 
     # a whole re-run on the latest version calls every step again
     updated = await http.put(f"{base}/api/workflows/{wf}", json=_rerun_flow(sink, tag, "v2"))
