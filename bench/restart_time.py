@@ -26,6 +26,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from bench.run import run_bench
 from dev.workers import WorkerProcess
 from topics.catalog import Catalog
+from topics.kafka_security import client_options
 
 
 def restart_seconds(worker: WorkerProcess) -> float:
@@ -37,7 +38,8 @@ def restart_seconds(worker: WorkerProcess) -> float:
 
 async def changelog_records(bootstrap: str, topic: str) -> int:
     """Records a recovery of `topic` reads today (what compaction has left)."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                **client_options())
     await consumer.start()  # subscribed, so the topic's metadata is loaded
     try:
         tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]

@@ -45,6 +45,12 @@ class BrokerSettings:
     home: Path = field(default_factory=default_home)
     data_dir: Path | None = None  # default: home/kafka/data-<port>
     heap: str = "512m"
+    # (user, password) pairs: adds a SASL_PLAINTEXT (PLAIN) listener on port + 2 for tests
+    # of production-style authentication; PLAINTEXT on `port` stays (inter-broker, probes).
+    sasl_users: tuple[tuple[str, str], ...] = ()
+    # With sasl_users: a PEM file holding the server's private key (PKCS#8, unencrypted)
+    # and certificate chain adds a SASL_SSL (PLAIN) listener on port + 3.
+    tls_keystore_pem: Path | None = None
 
     def __post_init__(self) -> None:
         if not 0 < int(self.port) < 65535:
@@ -78,6 +84,22 @@ class BrokerSettings:
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def sasl_port(self) -> int | None:
+        return self.port + 2 if self.sasl_users else None
+
+    @property
+    def sasl_bootstrap(self) -> str | None:
+        return f"127.0.0.1:{self.sasl_port}" if self.sasl_users else None
+
+    @property
+    def sasl_ssl_port(self) -> int | None:
+        return self.port + 3 if self.sasl_users and self.tls_keystore_pem else None
+
+    @property
+    def sasl_ssl_bootstrap(self) -> str | None:
+        return f"127.0.0.1:{self.sasl_ssl_port}" if self.sasl_ssl_port else None
 
     @property
     def jars_dir(self) -> Path:
@@ -294,6 +316,32 @@ def _write_config(settings: BrokerSettings) -> None:
         "num.network.threads": "2",
         "num.io.threads": "4",
     }
+    if settings.sasl_users:
+        sasl = f"SASL_PLAINTEXT://127.0.0.1:{settings.sasl_port}"
+        users = " ".join(f'user_{user}="{password}"' for user, password in settings.sasl_users)
+        props.update({
+            "listeners": f"{props['listeners']},{sasl}",
+            "advertised.listeners": f"{props['advertised.listeners']},{sasl}",
+            "listener.security.protocol.map":
+                f"{props['listener.security.protocol.map']},SASL_PLAINTEXT:SASL_PLAINTEXT",
+            "sasl.enabled.mechanisms": "PLAIN",
+            "listener.name.sasl_plaintext.sasl.enabled.mechanisms": "PLAIN",
+            "listener.name.sasl_plaintext.plain.sasl.jaas.config":
+                f"org.apache.kafka.common.security.plain.PlainLoginModule required {users};",
+        })
+    if settings.sasl_ssl_port:
+        tls = f"SASL_SSL://127.0.0.1:{settings.sasl_ssl_port}"
+        props.update({
+            "listeners": f"{props['listeners']},{tls}",
+            "advertised.listeners": f"{props['advertised.listeners']},{tls}",
+            "listener.security.protocol.map":
+                f"{props['listener.security.protocol.map']},SASL_SSL:SASL_SSL",
+            "listener.name.sasl_ssl.sasl.enabled.mechanisms": "PLAIN",
+            "listener.name.sasl_ssl.plain.sasl.jaas.config":
+                f"org.apache.kafka.common.security.plain.PlainLoginModule required {users};",
+            "listener.name.sasl_ssl.ssl.keystore.type": "PEM",
+            "listener.name.sasl_ssl.ssl.keystore.location": str(settings.tls_keystore_pem),
+        })
     (data / "server.properties").write_text("".join(f"{k}={v}\n" for k, v in props.items()))
     (data / "log4j.properties").write_text(  # root set per JVM via -Dhopflow.log4j.root (see _jvm)
         "log4j.rootLogger=${hopflow.log4j.root}\n"
@@ -350,7 +398,8 @@ def start(settings: BrokerSettings, timeout: float = 90.0) -> BrokerStatus:
     pid = _broker_pid(settings)
     if pid is None:
         (data / "broker.pid").unlink(missing_ok=True)  # stale
-        for port in (settings.port, settings.port + 1):
+        extra = [p for p in (settings.sasl_port, settings.sasl_ssl_port) if p]
+        for port in (settings.port, settings.port + 1, *extra):
             if not port_free(port):
                 raise BrokerError(
                     f"port {port} on 127.0.0.1 is already in use by something that is not our "

@@ -39,6 +39,7 @@ class WorkerProcess:
     partitions: int = 8
     env: dict[str, str] = field(default_factory=dict)
     local_peers: bool = True
+    loglevel: str = "warning"
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -69,7 +70,7 @@ class WorkerProcess:
                 "--partitions",
                 str(self.partitions),
                 "--loglevel",
-                "warning",
+                self.loglevel,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -1,4 +1,4 @@
-"""`hopflow kafka|worker|bench|step-types`: the commands a newcomer needs."""
+"""`hopflow kafka|worker|bench|step-types|top|dashboard`: the commands a newcomer needs."""
 
 from __future__ import annotations
 
@@ -40,7 +40,8 @@ def _worker(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in {
         "app_id": args.app_id, "bootstrap": args.bootstrap, "web_port": args.web_port,
         "web_host": args.web_host, "web_bind": args.web_bind, "partitions": args.partitions,
-        "loglevel": args.loglevel, "history": args.history}.items() if v is not None}
+        "loglevel": args.loglevel, "log_format": args.log_format,
+        "history": args.history}.items() if v is not None}
     run_worker(dataclasses.replace(Settings(), **overrides))
     return 0
 
@@ -68,6 +69,41 @@ def _step_types(args: argparse.Namespace) -> int:
     return 0
 
 
+def _urls(args: argparse.Namespace) -> list[str]:
+    """The workers to read: every --url, else the local worker's (HOPFLOW_WEB_HOST/PORT)."""
+    return args.url or [Settings().canonical_url]
+
+
+def _top(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from hopflow.top import top
+
+    try:
+        return asyncio.run(top(_urls(args), args.interval, args.once, args.api_key,
+                               args.tenant))
+    except KeyboardInterrupt:
+        return 0
+
+
+def _dashboard(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from hopflow.dashboard import dashboard
+
+    return dashboard(_urls(args), Path(args.out), args.hours, args.api_key, args.tenant)
+
+
+def _ops_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--url", action="append", default=None,
+                   help="a worker's base URL; repeat for every worker (figures are summed); "
+                        "default the local worker's")
+    p.add_argument("--api-key", default=os.environ.get("HOPFLOW_API_KEY"),
+                   help="a tenant's key: workflow names (and, for dashboard, runs per hour)")
+    p.add_argument("--tenant", default=os.environ.get("HOPFLOW_TENANT"),
+                   help="the key's tenant")
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="hopflow", description=__doc__)
     sub = top.add_subparsers(dest="command", required=True)
@@ -86,6 +122,9 @@ def parser() -> argparse.ArgumentParser:
     worker.add_argument("--web-bind", default=None, help="listen address (default 127.0.0.1)")
     worker.add_argument("--partitions", type=int, default=None, help="partitions per topic")
     worker.add_argument("--loglevel", default=None, help="debug, info, warning (default)")
+    worker.add_argument("--log-format", default=None, choices=["text", "json"],
+                        help="text (default) or json: one object a line with run_id, step_id, "
+                             "tenant, workflow_id (HOPFLOW_LOG_FORMAT)")
     worker.add_argument("--history", default=None,
                         help="history store: sqlite (default, per worker) or postgresql://...")
     worker.set_defaults(func=_worker)
@@ -111,6 +150,21 @@ def parser() -> argparse.ArgumentParser:
     types = sub.add_parser("step-types", help="every step type: config fields and output")
     types.add_argument("--markdown", action="store_true", help="the README's table")
     types.set_defaults(func=_step_types)
+
+    top_cmd = sub.add_parser("top", help="live terminal view of a deployment's health "
+                                         "(from its workers' /metrics)")
+    _ops_options(top_cmd)
+    top_cmd.add_argument("--interval", type=float, default=2.0, help="seconds between frames")
+    top_cmd.add_argument("--once", action="store_true",
+                         help="print one frame (two scrapes --interval apart) and exit")
+    top_cmd.set_defaults(func=_top)
+
+    dash = sub.add_parser("dashboard", help="render the health dashboard's panels to a PNG")
+    _ops_options(dash)
+    dash.add_argument("--out", default="health.png", help="PNG file to write")
+    dash.add_argument("--hours", type=int, default=24,
+                      help="runs per hour over the last N hours (at most 168)")
+    dash.set_defaults(func=_dashboard)
 
     from hopflow import operator, secrets_cli
 

@@ -59,7 +59,8 @@ def plan_rotation(rows: dict[str, dict[str, Any]], keyring: Keyring
 async def _send_all(settings: Settings, commands: list[Command]) -> dict[str, str]:
     """Produce every command with one producer; tenant -> id of its last command."""
     last: dict[str, str] = {}
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, acks="all")
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, acks="all",
+                                **settings.kafka.client_options())
     await producer.start()
     try:
         topic = Catalog(settings.app_id).control_commands.name

@@ -42,7 +42,9 @@ class Engine:
             store="memory://",
             autodiscover=False,
             topic_partitions=settings.partitions,
-            topic_replication_factor=1,
+            topic_replication_factor=settings.topic_replication_factor,
+            broker_credentials=settings.kafka.faust_credentials(),
+            producer_acks=-1,  # acks=all: an accepted run survives losing the leader
             topic_allow_declare=True,
             consumer_auto_offset_reset="earliest",
             web_host=settings.web_host,
@@ -83,7 +85,7 @@ class Engine:
         self.registry_table = self._table("registry", RegistryEntry())
         self.gates = self._table("gates", "gate_state")
         self.registry = Registry(settings.bootstrap, self.catalog.changelog("registry"),
-                                 loop=None)
+                                 loop=None, security=settings.kafka)
         self.app.service(self.registry)  # type: ignore[arg-type]
         self.history = Database(settings.history_url)
         self.projector = HistoryProjector(settings, self.catalog, self.history)

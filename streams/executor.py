@@ -12,7 +12,7 @@ from schemas import DecodeError, codec
 from steps import registry
 from steps.base import ExecContext, StepFailed
 from steps.redact import redact, redact_text
-from streams import log_redaction, send_quota, step_secrets
+from streams import log_context, log_redaction, send_quota, step_secrets
 from streams.engine import Engine, now_ms
 
 log = logging.getLogger(__name__)
@@ -35,43 +35,48 @@ def register(engine: Engine) -> None:
             except (DecodeError, KeyError, orjson.JSONDecodeError) as exc:
                 await engine.dead_letter(event, f"bad step dispatch: {exc}")
                 continue
-            ctx = ExecContext(job["run_id"], job["tenant"], job["step_id"], job["attempt"],
-                              {"files": files})
-            started = now_ms()
-            t0 = time.perf_counter()
-            finished = {"seq": job["seq"], "step_id": job["step_id"], "attempt": job["attempt"],
-                        "ok": False, "retryable": False, "output": None, "error": None,
-                        "request": None, "started_ms": started, "ended_ms": started,
-                        "retry_after_ms": None, "credits": 0}
+            token = log_context.bind(job["run_id"], job["tenant"], job["workflow_id"],
+                                     job["step_id"])
             try:
-                prepared = step_secrets.prepare(config, job["tenant"], engine.registry,
-                                                engine.keyring)
-            except StepFailed as exc:  # a missing secret or credential: fails for good
-                finished.update(error=str(exc), retryable=False)
-            except Exception as exc:  # no message: it might quote a decrypted value
-                log.error("step %s of run %s: reading its secrets failed (%s)",
-                          job["step_id"], job["run_id"], type(exc).__name__)
-                finished.update(error=f"could not read the step's secrets "
-                                      f"({type(exc).__name__})", retryable=False)
-            else:
-                ctx.extras.update(prepared.extras)
-                if getattr(module, "sends", False):  # email/sms: the plan's send caps
-                    ctx.extras["reserve"] = send_quota.reserver(
-                        engine, job["tenant"], f"{job['run_id']}:{job['seq']}")
-                provider_name = getattr(module, "PROVIDER", None)
-                if provider_name is not None:  # company_lookup, darkweb_lookup
-                    provider = engine.settings.provider(provider_name)
-                    ctx.extras["provider"] = provider
-                    if provider is not None and provider["token"]:
-                        prepared.plaintexts.append(provider["token"])  # never in a step log
-                with log_redaction.using(prepared.plaintexts):
-                    await _execute(module, prepared, ctx, job, finished)
-            finished["ended_ms"] = started + int((time.perf_counter() - t0) * 1000)
-            command = {"id": f"fin:{job['seq']}:{job['attempt']}", "run_id": job["run_id"],
-                       "tenant": job["tenant"], "ts_ms": now_ms(), "kind": "step_finished",
-                       "request": None, "finished": finished, "timer_token": None,
-                       "reason": None}
-            await engine.run_commands.send(key=job["run_id"], value=_COMMAND.encode(command))
+                ctx = ExecContext(job["run_id"], job["tenant"], job["step_id"], job["attempt"],
+                                  {"files": files})
+                started = now_ms()
+                t0 = time.perf_counter()
+                finished = {"seq": job["seq"], "step_id": job["step_id"], "attempt": job["attempt"],
+                            "ok": False, "retryable": False, "output": None, "error": None,
+                            "request": None, "started_ms": started, "ended_ms": started,
+                            "retry_after_ms": None, "credits": 0}
+                try:
+                    prepared = step_secrets.prepare(config, job["tenant"], engine.registry,
+                                                    engine.keyring)
+                except StepFailed as exc:  # a missing secret or credential: fails for good
+                    finished.update(error=str(exc), retryable=False)
+                except Exception as exc:  # no message: it might quote a decrypted value
+                    log.error("step %s of run %s: reading its secrets failed (%s)",
+                              job["step_id"], job["run_id"], type(exc).__name__)
+                    finished.update(error=f"could not read the step's secrets "
+                                          f"({type(exc).__name__})", retryable=False)
+                else:
+                    ctx.extras.update(prepared.extras)
+                    if getattr(module, "sends", False):  # email/sms: the plan's send caps
+                        ctx.extras["reserve"] = send_quota.reserver(
+                            engine, job["tenant"], f"{job['run_id']}:{job['seq']}")
+                    provider_name = getattr(module, "PROVIDER", None)
+                    if provider_name is not None:  # company_lookup, darkweb_lookup
+                        provider = engine.settings.provider(provider_name)
+                        ctx.extras["provider"] = provider
+                        if provider is not None and provider["token"]:
+                            prepared.plaintexts.append(provider["token"])  # never in a step log
+                    with log_redaction.using(prepared.plaintexts):
+                        await _execute(module, prepared, ctx, job, finished)
+                finished["ended_ms"] = started + int((time.perf_counter() - t0) * 1000)
+                command = {"id": f"fin:{job['seq']}:{job['attempt']}", "run_id": job["run_id"],
+                           "tenant": job["tenant"], "ts_ms": now_ms(), "kind": "step_finished",
+                           "request": None, "finished": finished, "timer_token": None,
+                           "reason": None}
+                await engine.run_commands.send(key=job["run_id"], value=_COMMAND.encode(command))
+            finally:
+                log_context.reset(token)
 
 
 async def _execute(module: Any, prepared: step_secrets.Prepared, ctx: ExecContext,

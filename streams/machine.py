@@ -381,7 +381,7 @@ def _dispatch(run: _Run, step_id: str, record: dict[str, Any], now: int,
     dispatch = _DISPATCH.encode({
         "run_id": state["run_id"], "tenant": state["tenant"], "seq": state["seq"],
         "step_id": step_id, "step_type": step.type, "attempt": state["attempt"],
-        "config": _dumps(config), "dispatched_ms": now})
+        "config": _dumps(config), "dispatched_ms": now, "workflow_id": state["workflow_id"]})
     state["outbox"] = dispatch
     effects.dispatch = dispatch
     timeout = float(config.get("timeout", DEFAULT_STEP_TIMEOUT_SECONDS))

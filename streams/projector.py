@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import ConsumerStoppedError
 from mode import Service
 
 from history import Database, StoreUnavailable
@@ -94,7 +95,7 @@ class HistoryProjector(Service):
             bootstrap_servers=self.settings.bootstrap, group_id=self.group,
             enable_auto_commit=False, auto_offset_reset="earliest",
             max_poll_records=MAX_RECORDS, session_timeout_ms=10_000,
-            heartbeat_interval_ms=2_000)
+            heartbeat_interval_ms=2_000, **self.settings.kafka.client_options())
         self._consumer = consumer
         await consumer.start()
         if self.group is None:
@@ -105,12 +106,18 @@ class HistoryProjector(Service):
         else:
             consumer.subscribe(topics, listener=_Rebalance(self))
         self.add_future(self._retention())
-        while not self.should_stop:
-            batches = await consumer.getmany(timeout_ms=500, max_records=MAX_RECORDS)
-            if batches:
-                await self._linger(consumer, batches)
-                await self._project(batches)
-            await self._measure_lag()
+        try:
+            while not self.should_stop:
+                batches = await consumer.getmany(timeout_ms=500, max_records=MAX_RECORDS)
+                if batches:
+                    await self._linger(consumer, batches)
+                    await self._project(batches)
+                await self._measure_lag()
+        except ConsumerStoppedError:
+            # on_stop closed the consumer under a getmany: a normal shutdown, not a crash
+            # (it used to end every SIGTERM with an ERROR and exit status 1)
+            if not self.should_stop:
+                raise
 
     async def _linger(self, consumer: AIOKafkaConsumer,
                       batches: dict[TopicPartition, list[Any]]) -> None:

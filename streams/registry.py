@@ -30,7 +30,7 @@ class Registry(ChangelogReplica):
     """key -> entry, plus (kind, tenant) -> {id: entry} and the outcomes of recent commands."""
 
     def __init__(self, bootstrap: str, topic: str, **kwargs: Any) -> None:
-        super().__init__(bootstrap, topic, decode_entry, **kwargs)
+        super().__init__(bootstrap, topic, decode_entry, **kwargs)  # security= in kwargs
         self._index: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
         self._global: dict[tuple[str, str], dict[str, Any]] = {}
         self.outcomes: OrderedDict[str, dict[str, Any]] = OrderedDict()

@@ -18,6 +18,8 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from mode import Service
 
+from topics.kafka_security import KafkaSecurity, client_options
+
 log = logging.getLogger(__name__)
 
 
@@ -25,9 +27,10 @@ class ChangelogReplica(Service):
     """key -> decoded value for every record of one compacted topic."""
 
     def __init__(self, bootstrap: str, topic: str, decode: Callable[[bytes], Any],
-                 **kwargs: Any) -> None:
+                 security: KafkaSecurity | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.bootstrap = bootstrap
+        self.kafka_options = client_options(security)
         self.topic = topic
         self.decode = decode
         self.data: dict[str, Any] = {}
@@ -40,7 +43,7 @@ class ChangelogReplica(Service):
     async def on_start(self) -> None:
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None,
-            auto_offset_reset="earliest")
+            auto_offset_reset="earliest", **self.kafka_options)
         await self._consumer.start()
         partitions = await self._wait_partitions()
         tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
@@ -49,7 +52,7 @@ class ChangelogReplica(Service):
         # End offsets come over a connection of their own: on the follower's, the answer
         # would queue behind its long-polling fetch (up to 500 ms; Kafka answers in order).
         self._offsets = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None,
-                                         enable_auto_commit=False)
+                                         enable_auto_commit=False, **self.kafka_options)
         await self._offsets.start()
         self._targets = await self._consumer.end_offsets(tps)
         self.add_future(self._follow())

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from topics.kafka_security import KafkaSecurity
+
 
 def _env(name: str, default: str) -> str:
     return os.environ.get(f"HOPFLOW_{name}", default)
@@ -26,6 +28,17 @@ class Settings:
     home: Path = field(default_factory=lambda: Path(
         _env("HOME", str(Path.home() / ".cache" / "hopflow"))).expanduser())
     loglevel: str = field(default_factory=lambda: _env("LOGLEVEL", "warning"))
+    # "text" (Faust's lines) or "json" (one object a line, hopflow/logs.py).
+    log_format: str = field(default_factory=lambda: _env("LOG_FORMAT", "text"))
+    # Kafka authentication (HOPFLOW_KAFKA_SECURITY_PROTOCOL, _SASL_*, _SSL_*) for every client.
+    kafka: KafkaSecurity = field(default_factory=KafkaSecurity.from_env)
+    # Topics hopflow and Faust create: 1 for a single broker, 3 (with min.insync 2) in
+    # production. Existing topics keep theirs.
+    topic_replication_factor: int = field(
+        default_factory=lambda: int(_env("TOPIC_REPLICATION_FACTOR", "1")))
+    topic_min_insync_replicas: int | None = field(
+        default_factory=lambda: int(_env("TOPIC_MIN_INSYNC_REPLICAS", ""))
+        if _env("TOPIC_MIN_INSYNC_REPLICAS", "") else None)
     # History store: "sqlite" (a file under the worker's home) or "postgresql://...".
     history: str = field(default_factory=lambda: _env("HISTORY", "sqlite"))
     history_retention_days: float = field(

@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from schemas import codec
 from schemas.registry import decode_entry
 from topics.catalog import Catalog
+from topics.kafka_security import client_options
 
 _COMMAND = codec("control_command")
 OPERATOR = "operator"
@@ -26,7 +27,7 @@ async def send_command(bootstrap: str, app_id: str, tenant: str, op: str,
                        payload: dict[str, Any], actor: str = OPERATOR) -> str:
     """Produce one command (acknowledged by the broker); returns its id."""
     command_id = uuid.uuid4().hex
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", **client_options())
     await producer.start()
     try:
         await producer.send_and_wait(
@@ -43,7 +44,8 @@ async def read_registry(bootstrap: str, app_id: str) -> dict[str, dict[str, Any]
     """key -> entry, the registry as of now (reads the changelog to its end)."""
     topic = Catalog(app_id).changelog("registry")
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
-                                enable_auto_commit=False, auto_offset_reset="earliest")
+                                enable_auto_commit=False, auto_offset_reset="earliest",
+                                **client_options())
     await consumer.start()
     data: dict[str, dict[str, Any]] = {}
     try:

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from schemas import codec
-from streams import intake
+from streams import intake, log_context
 from streams.control.workflows import ARCHIVED
 from streams.engine import Engine, now_ms
 from streams.metrics import RUNS_REFUSED
@@ -84,13 +84,17 @@ async def launch(engine: Engine, request: Launch) -> str:
         raise Refused(404, f"workflow {request.workflow_id!r} not found")
     workflow = target(engine, request.tenant, head, request.version)
     run_id = intake.new_run_id(request.tenant, request.workflow_id, request.idempotency_key)
-    await admit(engine, request.tenant, run_id)
-    await intake.request_run(
-        engine, run_id=run_id, tenant=request.tenant, workflow=workflow,
-        input_json=orjson.dumps(request.input).decode(),
-        idempotency_key=request.idempotency_key, digest=None, trigger=request.trigger,
-        actor=request.actor, gate=intake.gate_of(request.tenant, workflow, request.input),
-        bulk=request.bulk, seed=request.seed)
+    token = log_context.bind(run_id, request.tenant, request.workflow_id)
+    try:
+        await admit(engine, request.tenant, run_id)
+        await intake.request_run(
+            engine, run_id=run_id, tenant=request.tenant, workflow=workflow,
+            input_json=orjson.dumps(request.input).decode(),
+            idempotency_key=request.idempotency_key, digest=None, trigger=request.trigger,
+            actor=request.actor, gate=intake.gate_of(request.tenant, workflow, request.input),
+            bulk=request.bulk, seed=request.seed)
+    finally:
+        log_context.reset(token)
     return run_id
 
 
@@ -112,8 +116,10 @@ async def record_refusal(engine: Engine, request: Launch, exc: Refused) -> None:
     (`reason`, with the Retry-After). Counted in hopflow_runs_refused_total{reason}.
     """
     RUNS_REFUSED.labels(reason=exc.reason).inc()
+    token = log_context.bind(None, request.tenant, request.workflow_id)
     log.warning("run of %s/%s by %s refused (%s %s): %s", request.tenant, request.workflow_id,
                 request.trigger, exc.status, exc.reason, exc.message)
+    log_context.reset(token)
     detail = f"{exc.status} {exc.reason}: {exc.message}"
     if exc.retry_after is not None:
         detail += f" (retry after {exc.retry_after:g} s)"

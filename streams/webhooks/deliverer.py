@@ -94,7 +94,8 @@ class Deliverer(Service):
         consumer = AIOKafkaConsumer(
             self.topic, bootstrap_servers=self.engine.settings.bootstrap, group_id=self.group,
             enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=500,
-            session_timeout_ms=10_000, heartbeat_interval_ms=2_000)
+            session_timeout_ms=10_000, heartbeat_interval_ms=2_000,
+            **self.engine.settings.kafka.client_options())
         self._consumer = consumer
         await consumer.start()
         idle_since = 0.0
