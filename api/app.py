@@ -16,6 +16,7 @@ from api import (
     keys,
     metrics,
     openapi,
+    rerun,
     resume,
     run_queries,
     runs,
@@ -47,6 +48,7 @@ def register(engine: Engine) -> None:
     # plain paths first: aiohttp takes the first match, and /api/workflows/{id} matches them
     ingest.register(engine)  # /api/workflows/ingest/{token} before /api/workflows/{id}/...
     run_queries.register(engine)
+    rerun.register(engine)  # /api/workflows/runs/{id}/rerun
     events.register(engine)  # /api/events, /api/workflows/event-types
     usage.register(engine)
     bulk_jobs.register(engine)  # /api/bulk-jobs...

@@ -85,7 +85,7 @@ RUN_STATUS = enum(*st.RUN_STATUSES)
 SECRET_NAME: Schema = {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"}
 JSON_TEXT: Schema = {"type": "string", "contentMediaType": "application/json"}
 STEP_STATUS = enum(st.RUNNING, st.WAITING, st.COMPLETED, st.FAILED, st.CANCELLED,
-                   st.TERMINATED)
+                   st.TERMINATED, st.REUSED)
 
 # ------------------------------------------------------------------ components
 
@@ -180,6 +180,8 @@ SCHEMAS: dict[str, Schema] = {
         "input": ANY, "result": ANY, "error": null(STR), "idempotencyKey": null(STR),
         "startTime": null(TIME), "endTime": null(TIME), "duration": null(INT),
         "cancelRequested": BOOL,
+        "rerunOf": {**null(STR), "description": "the run this one re-runs (POST .../rerun)"},
+        "retryAtMs": {**null(INT), "description": "a retrying run's next attempt (live)"},
         "pauseSignal": {"anyOf": [ref("PauseSignal"), {"type": "null"}]}},
         required=("runId", "workflowId", "workflowVersion", "tenant", "trigger", "status",
                   "currentStepId", "input", "result", "error", "idempotencyKey", "startTime",
@@ -199,12 +201,17 @@ SCHEMAS: dict[str, Schema] = {
         "stepId": STR, "stepType": STR, "seq": INT, "attempt": INT, "status": STEP_STATUS,
         "startTime": null(TIME), "endTime": null(TIME), "duration": null(INT),
         "output": ANY, "error": null(STR), "request": ANY,
+        "startedMs": INT, "endedMs": null(INT),
+        "waitKind": {"enum": ["delay", "approval", None],
+                     "description": "a wait (timer or person) rather than work"},
         "errorClass": {"enum": ["transient", "permanent", None],
                        "description": "a failed attempt's class (transient ones retry)"}},
         required=("stepId", "stepType", "seq", "attempt", "status", "startTime", "endTime",
                   "duration", "error")),
     "Run": {"allOf": [ref("RunSummary"), obj({
         "stepExecutionHistory": arr(ref("StepExecution"))})]},
+    "RerunAccepted": obj({"runId": STR, "workflowId": STR, "status": STR,
+                          "workflowVersion": INT, "rerunOf": STR, "fromStep": null(STR)}),
     "RunList": obj({"data": arr(ref("RunSummary")), "page": INT, "limit": INT, "offset": INT,
                     "total": INT, "totalCapped": BOOL, "hasMore": BOOL}),
     "RunLogs": obj({"runId": STR, "workflowId": STR, "status": RUN_STATUS,
@@ -233,7 +240,11 @@ SCHEMAS: dict[str, Schema] = {
         "windows": obj({w: obj({
             "total": INT, "success": INT, "failed": INT, "cancelled": INT,
             "successRatePercent": null(NUM), "averageDurationMs": null(NUM)})
-            for w in ("24h", "7d", "30d")})}),
+            for w in ("24h", "7d", "30d")}),
+        "hourly": arr(obj({"hour": TIME, "hourMs": INT, "started": INT, "completed": INT,
+                           "failed": INT, "cancelled": INT}), minItems=24, maxItems=24,
+                      description="runs per hour over the last 24 h, oldest first, by "
+                                  "the hour they started in and how they ended so far")}),
     "TemplateSummary": obj({"id": STR, "category": STR, "name": STR, "description": STR,
                             "stepCount": INT, "triggerType": STR}),
     "TemplateList": obj({"data": arr(ref("TemplateSummary")), "total": INT,
@@ -453,6 +464,9 @@ PAGE = (Param("page", {"type": "integer", "minimum": 1}, description="1-based pa
               description="page size (004's name for limit)"),
         Param("offset", {"type": "integer", "minimum": 0},
               description="rows to skip (instead of page)"))
+IF_NONE_MATCH = Param("If-None-Match", STR, where="header",
+                      description="the ETag of the page you have: 304 if unchanged")
+LIST_ANSWERS = {200: ref("RunList"), 304: None}
 RUN_FILTERS = (
     Param("workflow_id", STR, description="only this workflow's runs"),
     Param("workflowId", STR, description="same as workflow_id"),
@@ -829,6 +843,14 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("POST", RUN + "/terminate", "Terminate at once", "runs", STOP_ANSWERS,
              body=_body(reason={"type": "string", "maxLength": 1000}),
              errors=(409, *HISTORY)),
+    Endpoint("POST", RUN + "/rerun", "Re-run: a new run of the same workflow and input",
+             "runs", {202: ref("RerunAccepted")},
+             params=(Param("version", STR, description="same (default: the earlier run's), "
+                                                       "latest, or a version number"),
+                     Param("from_step", STR, description="start at this step, reusing the "
+                                                         "earlier run's outputs before it"),
+                     START[2]),
+             errors=(409, 429, 503)),
     Endpoint("POST", RUN + "/resume", "Resume a paused run with the awaited answer", "runs",
              STOP_ANSWERS, body=RESUME_BODY, body_required=True, errors=(409, 503, *HISTORY)),
     Endpoint("POST", "/api/workflow/resume/{run_id}", "Resume a paused run (003)", "runs",
@@ -840,10 +862,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              STOP_ANSWERS,
              body=obj({"runId": STR, "reason": {"type": "string", "maxLength": 1000}},
                       required=("runId",)), body_required=True, errors=(404, 409, *HISTORY)),
-    Endpoint("GET", "/api/workflows/runs", "The tenant's runs, newest first", "runs",
-             {200: ref("RunList")}, params=RUN_FILTERS, errors=HISTORY),
-    Endpoint("GET", "/api/workflows/runs/pending", "Runs not over yet", "runs",
-             {200: ref("RunList")}, params=RUN_FILTERS, errors=HISTORY),
+    Endpoint("GET", "/api/workflows/runs", "The tenant's runs, newest first (ETag)", "runs",
+             LIST_ANSWERS, params=(*RUN_FILTERS, IF_NONE_MATCH), errors=HISTORY),
+    Endpoint("GET", "/api/workflows/runs/pending", "Runs not over yet (ETag)", "runs",
+             LIST_ANSWERS, params=(*RUN_FILTERS, IF_NONE_MATCH), errors=HISTORY),
     Endpoint("POST", "/api/workflows/runs/clear", "Cancel every pending run", "runs",
              {200: ref("Cleared")}, role="admin",
              params=(Param("workflow_id", STR, description="only this workflow's"),),
@@ -853,8 +875,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              errors=(404, *HISTORY)),
     Endpoint("GET", RUN + "/logs", "A run's step logs", "runs", {200: ref("RunLogs")},
              errors=HISTORY),
-    Endpoint("GET", WF + "/runs", "One workflow's runs", "runs", {200: ref("RunList")},
-             params=RUN_FILTERS, errors=HISTORY),
+    Endpoint("GET", WF + "/runs", "One workflow's runs (ETag)", "runs", LIST_ANSWERS,
+             params=(*RUN_FILTERS, IF_NONE_MATCH), errors=HISTORY),
     Endpoint("GET", WF + "/executions", "Executions with logs (002)", "runs",
              {200: ref("Executions")},
              params=(*RUN_FILTERS, Param("execution_id", STR)), errors=HISTORY),
@@ -962,6 +984,10 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
     params += [p.spec() for p in endpoint.params]
     responses: dict[str, Any] = {}
     for status, answer in sorted(endpoint.ok.items()):
+        if answer is None:  # no body: 304 Not Modified
+            responses[str(status)] = {"description": "Not modified: the If-None-Match ETag "
+                                                     "is still current"}
+            continue
         media, schema = answer if isinstance(answer, tuple) else ("application/json", answer)
         responses[str(status)] = {"description": "OK" if status < 300 else "Not ready",
                                   "content": {media: {"schema": schema}}}

@@ -7,7 +7,11 @@ from typing import Any
 
 import orjson
 
-from schemas.statuses import PAUSED, TERMINAL, WAITING
+from schemas.statuses import PAUSED, RETRYING, TERMINAL, WAITING
+from steps import registry
+
+# What a step's bar on a timeline is, when it is a wait rather than work.
+_WAIT_KINDS = {"delay": "delay", "human": "approval"}
 
 
 def iso(ms: int | None) -> str | None:
@@ -48,10 +52,17 @@ def step(record: dict[str, Any]) -> dict[str, Any]:
     return {"stepId": record["step_id"], "stepType": record["step_type"], "seq": record["seq"],
             "attempt": record["attempt"], "status": record["status"],
             "startTime": iso(record["started_ms"]), "endTime": iso(ended),
+            "startedMs": record["started_ms"], "endedMs": ended,
             "duration": None if ended is None else ended - record["started_ms"],
             "output": _json(record["output"]), "error": record["error"],
             "request": _json(record["request"]),
-            "errorClass": record.get("error_class")}
+            "errorClass": record.get("error_class"), "waitKind": wait_kind(record["step_type"])}
+
+
+def wait_kind(step_type: str) -> str | None:
+    """delay (a timer) or approval (a person), for the console's timeline; None for work."""
+    module = registry.STEP_TYPES.get(step_type)
+    return None if module is None else _WAIT_KINDS.get(module.kind)
 
 
 def run(state: dict[str, Any]) -> dict[str, Any]:
@@ -70,8 +81,11 @@ def run_summary(state: dict[str, Any]) -> dict[str, Any]:
             "result": _json(state["result"]), "error": state["error"],
             "idempotencyKey": state["idempotency_key"],
             "startTime": iso(state["created_ms"]), "endTime": iso(ended),
-            "duration": None if ended is None else ended - state["created_ms"]}
+            "duration": None if ended is None else ended - state["created_ms"],
+            "rerunOf": state.get("rerun_of")}
     body["pauseSignal"] = pause_signal(state)
+    # when a retrying run's next attempt is due (the live state's timer; null from history)
+    body["retryAtMs"] = state.get("timer_due_ms") if state["status"] == RETRYING else None
     if state.get("cancel_reason") and state["status"] not in TERMINAL:
         body["cancelRequested"] = True
     return body
@@ -145,4 +159,8 @@ def health(workflow_id: str, figures: dict[str, Any]) -> dict[str, Any]:
     body["lastError"] = figures["last_error"]
     body["lastErrorAt"] = iso(figures["last_error_ms"])
     body["windows"] = windows
+    body["hourly"] = [{"hour": iso(b["hour_ms"]), "hourMs": b["hour_ms"],
+                       "started": b["started"], "completed": b["completed"],
+                       "failed": b["failed"], "cancelled": b["cancelled"]}
+                      for b in figures.get("hourly", ())]
     return body

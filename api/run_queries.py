@@ -12,7 +12,7 @@ from typing import Any
 import faust
 from aiohttp import web
 
-from api import presenters
+from api import etags, presenters
 from api.auth import require
 from api.errors import ApiError, json_errors
 from api.requests import (
@@ -113,13 +113,14 @@ def register(engine: Engine) -> None:
     class Runs(faust.web.View):
         @json_errors
         async def get(self, request: web.Request) -> web.Response:
-            return await list_runs(engine, request)
+            return etags.conditional(request, await list_runs(engine, request))
 
     @app.page("/api/workflows/runs/pending")
     class Pending(faust.web.View):
         @json_errors
         async def get(self, request: web.Request) -> web.Response:
-            return await list_runs(engine, request, statuses=st.ACTIVE)
+            return etags.conditional(request, await list_runs(engine, request,
+                                                              statuses=st.ACTIVE))
 
     @app.page("/api/workflows/runs/clear")
     class Clear(faust.web.View):
@@ -147,7 +148,7 @@ def register(engine: Engine) -> None:
         @json_errors
         async def get(self, request: web.Request, workflow_id: str) -> web.Response:
             await find_workflow(engine, tenant_of(request), workflow_id)
-            return await list_runs(engine, request, workflow_id)
+            return etags.conditional(request, await list_runs(engine, request, workflow_id))
 
     @app.page("/api/workflows/{workflow_id}/executions")
     class Executions(faust.web.View):

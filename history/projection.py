@@ -214,11 +214,11 @@ def _started(tx: Tx, event: dict[str, Any], pending: _Pending) -> int:
         return 0
     inserted = tx.execute(
         "INSERT INTO runs (run_id, tenant, workflow_id, workflow_version, trigger_type, status, "
-        "input, idempotency_key, body_hash, created_ms, updated_ms, event_seq) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id) DO NOTHING",
+        "input, idempotency_key, body_hash, created_ms, updated_ms, event_seq, rerun_of) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id) DO NOTHING",
         (event["subject"], tenant, workflow_id, event["workflowversion"], data["trigger"],
          st.RUNNING, _json(data["input"]), data.get("idempotencyKey"), data.get("bodyHash"),
-         created, created, event["sequence"]))
+         created, created, event["sequence"], data.get("rerunOf")))
     if inserted:
         for file_id in file_ids(data["input"]):
             tx.execute("INSERT INTO run_files (tenant, file_id, run_id) VALUES (?, ?, ?) "

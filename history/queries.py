@@ -21,7 +21,7 @@ _ACTIVE_SQL = "status IN ('pending', 'running', 'retrying', 'paused')"
 COUNT_CAP = 10_000  # counting past this costs more than a total is worth
 _RUN_COLUMNS = ("run_id, tenant, workflow_id, workflow_version, trigger_type, status, "
                 "current_step, input, result, error, idempotency_key, body_hash, created_ms, "
-                "updated_ms, ended_ms")
+                "updated_ms, ended_ms, rerun_of")
 _STEP_COLUMNS = ("run_id, seq, step_id, step_type, attempt, status, started_ms, ended_ms, "
                  "output, error, request, retryable, error_class")
 
@@ -72,12 +72,13 @@ class Page:
 
 def _run(row: Sequence[Any]) -> dict[str, Any]:
     (run_id, tenant, workflow_id, version, trigger, status, current, input_, result, error,
-     key, body_hash, created, updated, ended) = row
+     key, body_hash, created, updated, ended, rerun_of) = row
     return {"run_id": run_id, "tenant": tenant, "workflow_id": workflow_id,
             "workflow_version": version, "trigger": trigger, "status": status,
             "current_step": current, "input": input_, "result": result, "error": error,
             "idempotency_key": key, "body_hash": body_hash, "created_ms": created,
-            "updated_ms": updated, "ended_ms": ended, "history": [], "cancel_reason": None}
+            "updated_ms": updated, "ended_ms": ended, "history": [], "cancel_reason": None,
+            "rerun_of": rerun_of}
 
 
 def _step(row: Sequence[Any]) -> dict[str, Any]:
@@ -163,7 +164,33 @@ def health(tx: Tx, tenant: str, workflow_id: str, now_ms: int) -> dict[str, Any]
                   (tenant, workflow_id))
     last_run_ms, last_status, last_error, last_error_ms = last or (None, None, None, None)
     return {"windows": windows, "last_run_ms": last_run_ms, "last_status": last_status,
-            "last_error": last_error, "last_error_ms": last_error_ms}
+            "last_error": last_error, "last_error_ms": last_error_ms,
+            "hourly": hourly(tx, tenant, workflow_id, now_ms)}
+
+
+def hourly(tx: Tx, tenant: str, workflow_id: str, now_ms: int, hours: int = 24
+           ) -> list[dict[str, int]]:
+    """Runs per hour over the last `hours` hours (this one included), oldest first.
+
+    For the console's chart: one bucket per hour, also the empty ones, so a client
+    draws it as it comes. Read from the hourly counters the projector keeps (their
+    primary key is the index): `hours` rows at most, never a scan of the runs.
+    A bucket counts the runs created in that hour by how they ended so far
+    (cancelled includes terminated); started minus the ended ones are still active.
+    """
+    this_hour = now_ms - now_ms % HOUR_MS
+    since = this_hour - (hours - 1) * HOUR_MS
+    found = {int(r[0]): r[1:] for r in tx.all(
+        "SELECT hour_ms, started, completed, failed, cancelled FROM run_stats_hourly "
+        "WHERE tenant = ? AND workflow_id = ? AND hour_ms >= ? ORDER BY hour_ms",
+        (tenant, workflow_id, since))}
+    buckets = []
+    for i in range(hours):
+        hour = since + i * HOUR_MS
+        started, completed, failed, cancelled = (int(v or 0) for v in found.get(hour, (0,) * 4))
+        buckets.append({"hour_ms": hour, "started": started, "completed": completed,
+                        "failed": failed, "cancelled": cancelled})
+    return buckets
 
 
 def list_audit(tx: Tx, tenant: str, workflow_id: str, limit: int, offset: int

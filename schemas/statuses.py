@@ -13,3 +13,4 @@ RUN_STATUSES = (PENDING, RUNNING, PAUSED, RETRYING, COMPLETED, FAILED, CANCELLED
 TERMINAL = frozenset({COMPLETED, FAILED, CANCELLED, TERMINATED})
 ACTIVE = (PENDING, RUNNING, RETRYING, PAUSED)
 WAITING = "waiting"  # a step status: a delay that has not elapsed yet
+REUSED = "reused"  # a step status: a re-run took this output from the earlier run, not run

@@ -40,10 +40,12 @@ async def request_run(engine: Engine, *, run_id: str, tenant: str, workflow: dic
                       input_json: str, idempotency_key: str | None, digest: str | None,
                       trigger: str = "manual", actor: str | None = None,
                       gate: tuple[str, int] | None = None,
-                      bulk: dict[str, Any] | None = None) -> None:
+                      bulk: dict[str, Any] | None = None,
+                      seed: dict[str, Any] | None = None) -> None:
     """Send a run request; with `gate` (key, limit) it waits its turn at the run gate.
 
-    `bulk` ({job, row}) marks a run of a workflow fan-out job: its end reports to the job."""
+    `bulk` ({job, row}) marks a run of a workflow fan-out job: its end reports to the job.
+    `seed` ({rerun_of, from_step, reused}) makes it a re-run (streams/machine.py)."""
     command = _RUN_COMMAND.encode({
         "id": f"request:{uuid.uuid4().hex}", "run_id": run_id, "tenant": tenant,
         "ts_ms": now_ms(),
@@ -51,7 +53,7 @@ async def request_run(engine: Engine, *, run_id: str, tenant: str, workflow: dic
         "request": {"workflow_id": workflow["id"], "workflow_version": workflow["version"],
                     "definition": workflow["definition"], "input": input_json,
                     "trigger": trigger, "actor": actor, "idempotency_key": idempotency_key,
-                    "body_hash": digest, "gate": gate[0] if gate else None},
+                    "body_hash": digest, "gate": gate[0] if gate else None, "seed": seed},
         "bulk": bulk})
     if gate is None:
         await _send_durably(engine.run_commands, run_id, command)

@@ -112,9 +112,11 @@ def _step_event(state: dict[str, Any], effects: Effects, record: dict[str, Any],
     `seconds` is an inline step's measured time (its ms timestamps are both `now`); an
     I/O step's comes from the executor's timestamps.
     """
-    ok = record["status"] == st.COMPLETED
+    ok = record["status"] in (st.COMPLETED, st.REUSED)
     _emit(state, effects, ev.STEP_COMPLETED if ok else ev.STEP_FAILED, now,
           _step_data(record, **extra))
+    if record["status"] == st.REUSED:  # a re-run's earlier output: nothing ran
+        return
     if seconds is None:
         ended = record["ended_ms"]
         seconds = 0.0 if ended is None else max(0, ended - record["started_ms"]) / 1000
@@ -202,15 +204,49 @@ def _start(command: dict[str, Any], now: int) -> tuple[dict[str, Any], Effects]:
         "timer_due_ms": None, "created_ms": now, "updated_ms": now, "ended_ms": None,
         "event_seq": 0, "event_outbox": [], "cancel_reason": None, "partition": -1,
         "gate": req.get("gate"), "bulk": command.get("bulk"),
+        "rerun_of": None,
     }
+    seed = req.get("seed")
+    if seed is not None:
+        state["rerun_of"] = seed["rerun_of"]
     run = _Run(state)
     effects = Effects(changed=True, started=True)
-    _emit(state, effects, ev.RUN_STARTED, now, {
-        "trigger": req["trigger"], "input": orjson.Fragment(req["input"]),
-        "idempotencyKey": req["idempotency_key"], "bodyHash": req["body_hash"],
-        "createdMs": now, "actor": req.get("actor")})
-    _advance(run, run.graph.initial, now, effects)
+    started = {"trigger": req["trigger"], "input": orjson.Fragment(req["input"]),
+               "idempotencyKey": req["idempotency_key"], "bodyHash": req["body_hash"],
+               "createdMs": now, "actor": req.get("actor")}
+    if seed is not None:
+        started["rerunOf"] = seed["rerun_of"]
+    _emit(state, effects, ev.RUN_STARTED, now, started)
+    first = run.graph.initial
+    if seed is not None and seed.get("from_step") is not None:
+        first = seed["from_step"]
+        if first not in run.graph.steps:  # the API checks; a stale request must not crash
+            _finish(run, st.FAILED, now, effects,
+                    error=f"re-run from step {first!r}: no such step in version "
+                          f"{state['workflow_version']}")
+            return run.save(now, command["id"]), effects
+        _reuse(run, _loads(seed.get("reused") or "[]"), now, effects)
+    _advance(run, first, now, effects)
     return run.save(now, command["id"]), effects
+
+
+def _reuse(run: _Run, reused: list[dict[str, Any]], now: int, effects: Effects) -> None:
+    """A re-run from a step: the earlier run's outputs of the steps before it, not run again.
+
+    Each is recorded as a `reused` step execution (zero length, at the start) with
+    its earlier output, and is in the context as `steps.<id>` for what follows.
+    """
+    state = run.state
+    for item in reused:
+        state["seq"] += 1
+        output = item.get("output")
+        record = {"seq": state["seq"], "step_id": item["stepId"], "step_type": item["stepType"],
+                  "attempt": 1, "status": st.REUSED, "started_ms": now, "ended_ms": now,
+                  "output": _dumps(output), "error": None, "request": None,
+                  "error_class": None}
+        state["history"].append(record)
+        run.outputs[item["stepId"]] = output
+        _step_event(state, effects, record, now, reusedFrom=state["rerun_of"])
 
 
 def _advance(run: _Run, step_id: str | None, now: int, effects: Effects) -> None:

@@ -192,6 +192,28 @@ def test_health_counts_windows_and_the_last_error(db: Database) -> None:
     assert figures["last_run_ms"] == NOW
 
 
+def test_health_has_24_hourly_buckets_counted_by_status(db: Database) -> None:
+    """The console's runs-per-hour chart: every hour of the last 24, also the empty ones."""
+    project(db, run_events("yesterday", created=NOW - 24 * HOUR)  # outside the 24 buckets
+            + run_events("h5a", created=NOW - 5 * HOUR)
+            + run_events("h5b", "failed", created=NOW - 5 * HOUR + 60_000)
+            + run_events("now", "cancelled")
+            + run_events("other", tenant="t2"))
+    figures = read(db, lambda tx: queries.health(tx, "t1", "wf1", NOW))
+    buckets = figures["hourly"]
+    this_hour = NOW - NOW % HOUR
+    assert [b["hour_ms"] for b in buckets] == [this_hour - (23 - i) * HOUR for i in range(24)]
+    by_hour = {b["hour_ms"]: b for b in buckets}
+    assert by_hour[this_hour - 5 * HOUR] == {"hour_ms": this_hour - 5 * HOUR, "started": 2,
+                                             "completed": 1, "failed": 1, "cancelled": 0}
+    assert by_hour[this_hour] == {"hour_ms": this_hour, "started": 1, "completed": 0,
+                                  "failed": 0, "cancelled": 1}
+    assert sum(b["started"] for b in buckets) == 3  # yesterday's and t2's runs are not here
+    assert read(db, lambda tx: queries.hourly(tx, "t1", "nope", NOW)) == [
+        {"hour_ms": b["hour_ms"], "started": 0, "completed": 0, "failed": 0, "cancelled": 0}
+        for b in buckets]
+
+
 def test_deleting_a_run_takes_it_out_of_health(db: Database) -> None:
     project(db, run_events("r1") + run_events("r2"))
     project(db, [event("r1", 5, ev.RUN_DELETED, {})])

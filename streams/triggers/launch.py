@@ -52,16 +52,25 @@ class Launch:
     idempotency_key: str | None = None
     actor: str | None = None
     bulk: dict[str, Any] | None = None  # {job, row}: a fan-out job's row (streams/bulk/runs.py)
+    version: int | None = None  # a re-run's pinned version; else the published (or latest)
+    seed: dict[str, Any] | None = None  # a re-run's {rerun_of, from_step, reused} (machine.py)
 
 
-def target(engine: Engine, tenant: str, head: dict[str, Any]) -> dict[str, Any]:
-    """What a new run starts on: the published version, else the latest (409 if it may not run)."""
+def target(engine: Engine, tenant: str, head: dict[str, Any], number: int | None = None
+           ) -> dict[str, Any]:
+    """What a new run starts on: `number`, else the published version, else the latest.
+
+    409 if the workflow may not run; 400 naming `version` if `number` does not exist."""
     if head["status"] == ARCHIVED:
         raise Refused(409, f"workflow {head['id']!r} is archived; unarchive it to run it")
     if not head["enabled"]:
         raise Refused(409, f"workflow {head['id']!r} is disabled; enable it to run it")
-    number = head["published"] if head["published"] is not None else head["latest"]
+    pinned = number is not None
+    if number is None:
+        number = head["published"] if head["published"] is not None else head["latest"]
     version = intake.workflow_version(engine, tenant, head["id"], number)
+    if version is None and pinned and not 1 <= number <= head["latest"]:
+        raise Refused(400, f"workflow {head['id']!r} has no version {number}", field="version")
     if version is None:  # the head arrived before its version row: replica catching up
         raise Refused(503, "workflow version not replicated yet; retry")
     return {"id": head["id"], "version": number, "definition": version["definition"],
@@ -73,7 +82,7 @@ async def launch(engine: Engine, request: Launch) -> str:
     head = intake.workflow_head(engine, request.tenant, request.workflow_id)
     if head is None:
         raise Refused(404, f"workflow {request.workflow_id!r} not found")
-    workflow = target(engine, request.tenant, head)
+    workflow = target(engine, request.tenant, head, request.version)
     run_id = intake.new_run_id(request.tenant, request.workflow_id, request.idempotency_key)
     token = log_context.bind(run_id, request.tenant, request.workflow_id)
     try:
@@ -83,7 +92,7 @@ async def launch(engine: Engine, request: Launch) -> str:
             input_json=orjson.dumps(request.input).decode(),
             idempotency_key=request.idempotency_key, digest=None, trigger=request.trigger,
             actor=request.actor, gate=intake.gate_of(request.tenant, workflow, request.input),
-            bulk=request.bulk)
+            bulk=request.bulk, seed=request.seed)
     finally:
         log_context.reset(token)
     return run_id
