@@ -565,6 +565,11 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "/metrics", "Prometheus metrics", "service",
              {200: ("text/plain", STR)}, role=None),
     Endpoint("GET", PATH, "This document", "service", {200: OBJ}, role=None),
+    Endpoint("GET", "/console", "The web console (its page; it logs in with a key or JWT)",
+             "service", {200: ("text/html", STR)}, role=None),
+    Endpoint("GET", "/console/{path}", "The web console's static files (html, js, css)",
+             "service", {200: ("*/*", STR)}, role=None,
+             description="Only files of the console folder; anything else is a 404."),
     # -- keys and tenant
     Endpoint("GET", "/api/keys", "List API keys", "keys",
              {200: obj({"data": arr(ref("Key")), "total": INT})}, role="owner"),
