@@ -39,9 +39,12 @@ def resolve(relative: str) -> Path:
         parts = [INDEX]
     if any(p.startswith(".") or "\\" in p for p in parts):
         raise ApiError(404, "no such console file")
-    path = ROOT.joinpath(*parts).resolve()
-    if not path.is_relative_to(ROOT.resolve()) or not path.is_file() \
-            or path.suffix not in TYPES:
+    try:  # a NUL byte or an over-long name raises instead of answering "no such file"
+        path = ROOT.joinpath(*parts).resolve()
+        found = path.is_relative_to(ROOT.resolve()) and path.is_file()
+    except (OSError, ValueError):
+        found = False
+    if not found or path.suffix not in TYPES:
         raise ApiError(404, "no such console file")
     return path
 

@@ -445,6 +445,8 @@ _PATH_IDS = {
                                                 "maxLength": 200}),
     "token": ("a workflow's ingest token (whk_...)", {"type": "string", "minLength": 1,
                                                       "maxLength": 200}),
+    "path": ("a file of the web console, e.g. app.js or js/api.js",
+             {"type": "string", "minLength": 1, "maxLength": 200}),
 }
 PAGE = (Param("page", {"type": "integer", "minimum": 1}, description="1-based page"),
         Param("limit", {"type": "integer", "minimum": 1, "maximum": 200},

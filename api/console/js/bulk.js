@@ -38,7 +38,7 @@ export async function bulkJobPage(main, { id }) {
     view.replaceChildren(h("section", {},
       h("label", { for: "bulk-progress" }, `Progress: ${job.processed} of ${job.total_rows} rows (${pct} %)`),
       h("progress", { id: "bulk-progress", max: job.total_rows || 1, value: job.processed }),
-      h("dl", { class: "facts" }, h("dt", {}, "Status"), h("dd", {}, badge(job.status)),
+      h("dl", { class: "facts" }, h("dt", {}, "Status"), h("dd", { id: "bulk-status" }, badge(job.status)),
         h("dt", {}, "Type"), h("dd", {}, job.type), h("dt", {}, "Failed rows"), h("dd", {}, String(job.failed)),
         h("dt", {}, "Credits"), h("dd", {}, String(job.credits_used)),
         h("dt", {}, "Created"), h("dd", {}, when(job.created_at)),
