@@ -51,7 +51,7 @@ export async function runPage(main, { id }) {
         onclick: () => act("Terminate", "terminate", {}) }, "Terminate"),
       h("button", { type: "button", onclick: () => act("Re-run", "rerun", {}) }, "Re-run"));
     const steps = run.stepExecutionHistory || [];
-    view.replaceChildren(
+    view.replaceChildren(...[
       h("section", {}, h("dl", { class: "facts" },
         h("dt", {}, "Status"), h("dd", { id: "run-status" }, badge(run.status)),
         h("dt", {}, "Workflow"), h("dd", {}, h("a", { href: `#/workflows/${encodeURIComponent(run.workflowId)}` },
@@ -71,7 +71,8 @@ export async function runPage(main, { id }) {
           h("button", { type: "button", class: "secondary", onclick: () => select(i),
             "aria-controls": "step-detail" }, "Details")]))),
       h("section", { "aria-labelledby": "io-h" }, h("h2", { id: "io-h" }, "Input and result"),
-        h("h3", {}, "Input"), pretty(run.input), h("h3", {}, "Result"), pretty(run.result)));
+        h("h3", {}, "Input"), pretty(run.input), h("h3", {}, "Result"), pretty(run.result)),
+    ].filter(Boolean));
   };
 
   async function refresh(force = false) {
