@@ -308,3 +308,45 @@ async def test_phone_width_has_no_horizontal_scroll(where: str, shared_worker: W
         "[document.documentElement.scrollWidth, window.innerWidth]")
     assert overflow[0] <= overflow[1], overflow
     await shot(page, f"phone-{where}")
+
+
+async def test_bad_credentials_return_to_login(shared_worker: WorkerProcess, browser: Browser,
+                                               key: str) -> None:
+    base = shared_worker.url
+    page = await new_page(browser)
+    await page.goto(f"{base}/console#/runs")
+    await expect(page.get_by_role("heading", name="Log in")).to_be_visible()  # no credential
+    await page.get_by_label("API key or JWT").fill("hf_nope_notakey")
+    await page.get_by_role("button", name="Log in").click()
+    await expect(page.locator("#status")).to_contain_text("Login failed")
+    assert await page.evaluate("sessionStorage.length") == 0
+
+    page = await logged_in(browser, base, key)
+    # the key stops working (revoked, expired JWT): the next call's 401 goes back to login
+    await page.evaluate("""() => sessionStorage.setItem('hopflow.credential',
+        JSON.stringify({kind: 'key', key: 'hf_gone_gone', tenant: 'default'}))""")
+    await page.get_by_role("link", name="Runs").click()
+    await expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+    assert "next=" in page.url
+
+
+async def test_ingest_token_shown_and_rotated(shared_worker: WorkerProcess, browser: Browser,
+                                              key: str, http: httpx.AsyncClient) -> None:
+    base = shared_worker.url
+    wf = await create_workflow(http, base, LINEAR, tenant=TENANT)
+    page = await logged_in(browser, base, key)
+    await page.goto(f"{base}/console#/workflows/{wf}")
+    await page.get_by_role("button", name="Show ingest token").click()
+    first = page.locator("#token-facts dd").first
+    await expect(first).to_contain_text("whk_")
+    before = await first.inner_text()
+    page.once("dialog", lambda dialog: dialog.accept())
+    await page.get_by_role("button", name="Rotate token").click()
+    await expect(page.locator("#status")).to_contain_text("rotated")
+    after = await first.inner_text()
+    assert after.startswith("whk_") and after != before
+    # the rotated token starts runs, the console showed the real one
+    started = await http.post(f"{base}/api/workflows/ingest/{after}", json={"x": 1},
+                              headers={"x-test-no-auth": "1"})
+    assert started.status_code == 202, started.text
+    await shot(page, "workflow-token")

@@ -14,15 +14,15 @@ async function optional(path) {
   }
 }
 
-function facts(pairs) {
-  return h("dl", { class: "facts" }, pairs.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
+function facts(pairs, id) {
+  return h("dl", { class: "facts", id }, pairs.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
 }
 
 function tokenSection(id) {
   const out = h("div", { "aria-live": "polite" });
   const show = (body) => out.replaceChildren(facts([
     ["Token", body.token || body.maskedToken], ["URL", body.url || "shown only when made"],
-    ["Signed", body.verify ? "yes" : "no"], ["Created", when(body.createdAt)]]));
+    ["Signed", body.verify ? "yes" : "no"], ["Created", when(body.createdAt)]], "token-facts"));
   const reveal = h("button", { type: "button", class: "secondary" }, "Show ingest token");
   const rotate = h("button", { type: "button", class: "danger" }, "Rotate token");
   reveal.addEventListener("click", async () => {
