@@ -6,6 +6,7 @@ from api import (
     aliases,
     bulk_inline,
     bulk_jobs,
+    console,
     credentials,
     events,
     files,
@@ -44,6 +45,7 @@ def register(engine: Engine) -> None:
     health.register(engine)
     metrics.register(engine)
     openapi.register(engine)
+    console.register(engine)  # /console: the web console's static files
     keys.register(engine)
     # plain paths first: aiohttp takes the first match, and /api/workflows/{id} matches them
     ingest.register(engine)  # /api/workflows/ingest/{token} before /api/workflows/{id}/...

@@ -456,6 +456,8 @@ _PATH_IDS = {
                                                 "maxLength": 200}),
     "token": ("a workflow's ingest token (whk_...)", {"type": "string", "minLength": 1,
                                                       "maxLength": 200}),
+    "path": ("a file of the web console, e.g. app.js or js/api.js",
+             {"type": "string", "minLength": 1, "maxLength": 200}),
 }
 PAGE = (Param("page", {"type": "integer", "minimum": 1}, description="1-based page"),
         Param("limit", {"type": "integer", "minimum": 1, "maximum": 200},
@@ -579,6 +581,11 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "/metrics", "Prometheus metrics", "service",
              {200: ("text/plain", STR)}, role=None),
     Endpoint("GET", PATH, "This document", "service", {200: OBJ}, role=None),
+    Endpoint("GET", "/console", "The web console (its page; it logs in with a key or JWT)",
+             "service", {200: ("text/html", STR)}, role=None),
+    Endpoint("GET", "/console/{path}", "The web console's static files (html, js, css)",
+             "service", {200: ("*/*", STR)}, role=None,
+             description="Only files of the console folder; anything else is a 404."),
     # -- keys and tenant
     Endpoint("GET", "/api/keys", "List API keys", "keys",
              {200: obj({"data": arr(ref("Key")), "total": INT})}, role="owner"),

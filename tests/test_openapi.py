@@ -59,7 +59,8 @@ def test_the_document_is_valid_openapi_31() -> None:
 
 def test_security_errors_and_path_parameters() -> None:
     doc = openapi.document()
-    public = {"/healthz", "/metrics", "/api/openapi.json", "/api/workflows/ingest/{token}"}
+    public = {"/healthz", "/metrics", "/api/openapi.json", "/api/workflows/ingest/{token}",
+              "/console", "/console/{path}"}
     assert set(doc["components"]["securitySchemes"]) == {"apiKey", "tenantId", "bearer"}
     assert doc["components"]["securitySchemes"]["apiKey"]["name"] == "x-api-key"
     for path, item in doc["paths"].items():

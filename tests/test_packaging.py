@@ -19,3 +19,15 @@ def test_every_package_of_the_layout_is_installed() -> None:
                if p.parts[len(ROOT.parts)] not in ("tests", "build", ".venv")}
     assert on_disk - installed == set()
     assert {"streams.control", "schemas", "api"} <= installed
+
+
+def test_every_console_file_is_package_data() -> None:
+    """The console's files ship in a non-editable install (the Docker image) only if a
+    package-data glob names them: a new subfolder or file type must be added there."""
+    from fnmatch import fnmatch
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    globs = config["tool"]["setuptools"]["package-data"]["api"]
+    files = [str(p.relative_to(ROOT / "api")) for p in (ROOT / "api" / "console").rglob("*")
+             if p.is_file()]
+    assert files and [f for f in files if not any(fnmatch(f, g) for g in globs)] == []
