@@ -101,3 +101,19 @@ def test_kafka_security_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     security = KafkaSecurity.from_env()
     assert (security.protocol, security.sasl_mechanism, security.sasl_username) \
         == ("SASL_PLAINTEXT", "PLAIN", "svc")
+
+
+def test_settings_repr_has_no_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Settings printed in a log line or a traceback's locals must not carry a secret."""
+    from streams.settings import Settings
+    values = {"SECRETS_KEYS": "fernet-key-sekrit", "JWT_SECRET": "jwt-sekrit",
+              "COMPANY_PROVIDER_TOKEN": "company-sekrit", "DARKWEB_PROVIDER_TOKEN": "dw-sekrit",
+              "GOOGLE_PROVIDER_TOKEN": "google-sekrit",
+              "HISTORY": "postgresql://hopflow:pg-sekrit@db/hopflow",
+              "FILE_STORE_SECRET_ACCESS_KEY": "s3-sekrit",
+              "KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT", "KAFKA_SASL_USERNAME": "u",
+              "KAFKA_SASL_PASSWORD": "kafka-sekrit"}
+    for name, v in values.items():
+        monkeypatch.setenv(f"HOPFLOW_{name}", v)
+    text = repr(Settings())
+    assert "sekrit" not in text, text
