@@ -62,7 +62,7 @@ class JsonFormatter(logging.Formatter):
                 timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": _message(record),
         }
         run = log_context.current()
         if run is not None:
@@ -74,7 +74,21 @@ class JsonFormatter(logging.Formatter):
             line["traceback"] = record.exc_text
         if record.stack_info:
             line["stack"] = record.stack_info
-        return orjson.dumps(line, default=str).decode()
+        try:
+            return orjson.dumps(line, default=str).decode()
+        except TypeError:  # a lone surrogate (bytes decoded with surrogateescape): escape it
+            return orjson.dumps({k: v.encode("utf-8", "backslashreplace").decode()
+                                 if isinstance(v, str) else v for k, v in line.items()},
+                                default=str).decode()
+
+
+def _message(record: logging.LogRecord) -> str:
+    """The formatted message; a call whose args do not fit its format string (a bug in the
+    caller) still gives a line, with the raw format and args, instead of no line at all."""
+    try:
+        return record.getMessage()
+    except Exception:
+        return f"{record.msg!s} (unformattable args: {record.args!r})"
 
 
 class TextFormatter(logging.Formatter):

@@ -117,3 +117,13 @@ def test_settings_repr_has_no_secret(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(f"HOPFLOW_{name}", v)
     text = repr(Settings())
     assert "sekrit" not in text, text
+
+
+def test_json_line_survives_bad_args_and_surrogates() -> None:
+    """A caller's bad format args or an undecodable byte must not cost the line."""
+    bad = JsonFormatter().format(record("x", logging.ERROR, "count %d", "not-a-number"))
+    assert orjson.loads(bad)["level"] == "ERROR" and "count %d" in orjson.loads(bad)["message"]
+    odd = JsonFormatter().format(record("x", logging.ERROR, "file %s", b"\xff".decode(
+        "utf-8", "surrogateescape")))
+    assert orjson.loads(odd)["message"].startswith("file ")
+    assert "\n" not in odd
