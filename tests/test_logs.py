@@ -127,3 +127,23 @@ def test_json_line_survives_bad_args_and_surrogates() -> None:
         "utf-8", "surrogateescape")))
     assert orjson.loads(odd)["message"].startswith("file ")
     assert "\n" not in odd
+
+
+def test_transient_lines_that_persist_are_errors_again() -> None:
+    """A coordinator that never comes back (a broker down for good) must reach the operator:
+    demoted during the first minute of a streak, ERROR after it, demoted again once a quiet
+    minute ended the streak."""
+    demote = DemoteTransient(logging.WARNING)
+
+    def line(at: float) -> logging.LogRecord:
+        r = record("aiokafka.consumer.group_coordinator", logging.ERROR,
+                   "Group Coordinator Request failed: GroupCoordinatorNotAvailableError")
+        r.created = at
+        return r
+    t0 = 1_000_000.0
+    for at in (t0, t0 + 5, t0 + 30, t0 + 59):
+        assert demote.filter(line(at)) is False
+    for at in (t0 + 61, t0 + 90, t0 + 150):
+        late = line(at)
+        assert demote.filter(late) is True and late.levelname == "ERROR"
+    assert demote.filter(line(t0 + 150 + 61)) is False  # after a quiet minute: a new streak
