@@ -33,13 +33,23 @@ _TRANSIENT = re.compile(
 _LIBRARIES = ("aiokafka", "kafka", "faust", "mode")
 
 
+# A coordinator or leader election takes seconds; the same lines for longer than this
+# mean the cluster is really unhealthy (a broker down, an under-replicated offsets topic),
+# so from then on they keep their level until they stop for as long.
+PERSISTING_SECONDS = 60.0
+
+
 class DemoteTransient(logging.Filter):
     """Rewrite known-benign library ERROR/WARNING lines to INFO (and drop them below the
-    handler's level, since a handler filter runs after the level check)."""
+    handler's level, since a handler filter runs after the level check), unless they have
+    kept coming for PERSISTING_SECONDS: then the operator must see them."""
 
-    def __init__(self, threshold: int) -> None:
+    def __init__(self, threshold: int, persisting: float = PERSISTING_SECONDS) -> None:
         super().__init__()
         self.threshold = threshold
+        self.persisting = persisting
+        self._since: float | None = None  # first transient line of the current streak
+        self._last = 0.0
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno < logging.WARNING or not record.name.startswith(_LIBRARIES):
@@ -49,6 +59,12 @@ class DemoteTransient(logging.Filter):
             text += " " + record.exc_info[0].__name__
         if not _TRANSIENT.search(text):
             return True
+        now = record.created
+        if self._since is None or now - self._last > self.persisting:
+            self._since = now  # a new streak (start-up, a rebalance)
+        self._last = now
+        if now - self._since > self.persisting:
+            return True  # still failing after a minute: not transient, keep its level
         record.levelno, record.levelname = logging.INFO, "INFO"
         return self.threshold <= logging.INFO
 
@@ -62,7 +78,7 @@ class JsonFormatter(logging.Formatter):
                 timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": _message(record),
         }
         run = log_context.current()
         if run is not None:
@@ -74,7 +90,21 @@ class JsonFormatter(logging.Formatter):
             line["traceback"] = record.exc_text
         if record.stack_info:
             line["stack"] = record.stack_info
-        return orjson.dumps(line, default=str).decode()
+        try:
+            return orjson.dumps(line, default=str).decode()
+        except TypeError:  # a lone surrogate (bytes decoded with surrogateescape): escape it
+            return orjson.dumps({k: v.encode("utf-8", "backslashreplace").decode()
+                                 if isinstance(v, str) else v for k, v in line.items()},
+                                default=str).decode()
+
+
+def _message(record: logging.LogRecord) -> str:
+    """The formatted message; a call whose args do not fit its format string (a bug in the
+    caller) still gives a line, with the raw format and args, instead of no line at all."""
+    try:
+        return record.getMessage()
+    except Exception:
+        return f"{record.msg!s} (unformattable args: {record.args!r})"
 
 
 class TextFormatter(logging.Formatter):

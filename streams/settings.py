@@ -40,7 +40,8 @@ class Settings:
         default_factory=lambda: int(_env("TOPIC_MIN_INSYNC_REPLICAS", ""))
         if _env("TOPIC_MIN_INSYNC_REPLICAS", "") else None)
     # History store: "sqlite" (a file under the worker's home) or "postgresql://...".
-    history: str = field(default_factory=lambda: _env("HISTORY", "sqlite"))
+    # (not in the repr: a PostgreSQL URL may carry its password; history.Database masks it)
+    history: str = field(repr=False, default_factory=lambda: _env("HISTORY", "sqlite"))
     history_retention_days: float = field(
         default_factory=lambda: float(_env("HISTORY_RETENTION_DAYS", "30")))
     # Files (attachments, uploads): "local" (under home) or "s3://bucket/prefix"
@@ -74,12 +75,14 @@ class Settings:
     schedule_min_interval_seconds: int = field(
         default_factory=lambda: int(_env("SCHEDULE_MIN_INTERVAL_SECONDS", "60")))
     # Secrets at rest: Fernet keys, newest first (comma-separated), or a file of them.
-    secrets_keys: str | None = field(default_factory=lambda: _env("SECRETS_KEYS", "") or None)
+    secrets_keys: str | None = field(
+        repr=False, default_factory=lambda: _env("SECRETS_KEYS", "") or None)
     secrets_key_file: str | None = field(
         default_factory=lambda: _env("SECRETS_KEY_FILE", "") or None)
     # JWT (dashboards): HS256 shared secret, and/or PEM public keys / a JWKS file for
     # RS256 and ES256; iss and aud are checked when set.
-    jwt_secret: str | None = field(default_factory=lambda: _env("JWT_SECRET", "") or None)
+    jwt_secret: str | None = field(
+        repr=False, default_factory=lambda: _env("JWT_SECRET", "") or None)
     jwt_public_keys: str | None = field(
         default_factory=lambda: _env("JWT_PUBLIC_KEYS", "") or None)  # PEM file paths, comma
     jwt_jwks_file: str | None = field(default_factory=lambda: _env("JWT_JWKS_FILE", "") or None)
@@ -94,15 +97,15 @@ class Settings:
     company_provider_url: str | None = field(
         default_factory=lambda: _env("COMPANY_PROVIDER_URL", "") or None)
     company_provider_token: str | None = field(
-        default_factory=lambda: _env("COMPANY_PROVIDER_TOKEN", "") or None)
+        repr=False, default_factory=lambda: _env("COMPANY_PROVIDER_TOKEN", "") or None)
     darkweb_provider_url: str | None = field(
         default_factory=lambda: _env("DARKWEB_PROVIDER_URL", "") or None)
     darkweb_provider_token: str | None = field(
-        default_factory=lambda: _env("DARKWEB_PROVIDER_TOKEN", "") or None)
+        repr=False, default_factory=lambda: _env("DARKWEB_PROVIDER_TOKEN", "") or None)
     google_provider_url: str | None = field(  # google_search (and /api/bulk-google-search)
         default_factory=lambda: _env("GOOGLE_PROVIDER_URL", "") or None)
     google_provider_token: str | None = field(
-        default_factory=lambda: _env("GOOGLE_PROVIDER_TOKEN", "") or None)
+        repr=False, default_factory=lambda: _env("GOOGLE_PROVIDER_TOKEN", "") or None)
 
     # Metrics (streams/run_metrics.py): how many workflow ids get their own label before the
     # rest count as "_other", and whether per-tenant counters are exported at all.

@@ -375,3 +375,14 @@ def test_metric_names_are_exported_by_a_live_worker(shared_worker: WorkerProcess
     exported = set(re.findall(r"^# HELP (hopflow_[a-z_]+) ", body, re.MULTILINE))
     used = used_metric_names()
     assert used <= exported, f"the dashboard or alerts use {sorted(used - exported)}"
+
+
+def test_dead_letter_alert_sees_the_first_dead_letter_of_a_series():
+    """hopflow_dead_letters_total{topic,reason} has no sample until its first dead letter,
+    which creates it at 1: increase() alone never fires for it (a DLQ that gets one record
+    stays silent). The alert must also match a series that is new in its window."""
+    rule = next(r for g in load(ALERTS)["groups"] for r in g["rules"]
+                if r["alert"] == "HopflowDeadLetters")
+    expr = " ".join(rule["expr"].split())
+    assert "increase(hopflow_dead_letters_total[10m])" in expr
+    assert re.search(r"\bunless\b.*hopflow_dead_letters_total offset 10m", expr), expr

@@ -101,3 +101,49 @@ def test_kafka_security_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     security = KafkaSecurity.from_env()
     assert (security.protocol, security.sasl_mechanism, security.sasl_username) \
         == ("SASL_PLAINTEXT", "PLAIN", "svc")
+
+
+def test_settings_repr_has_no_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Settings printed in a log line or a traceback's locals must not carry a secret."""
+    from streams.settings import Settings
+    values = {"SECRETS_KEYS": "fernet-key-sekrit", "JWT_SECRET": "jwt-sekrit",
+              "COMPANY_PROVIDER_TOKEN": "company-sekrit", "DARKWEB_PROVIDER_TOKEN": "dw-sekrit",
+              "GOOGLE_PROVIDER_TOKEN": "google-sekrit",
+              "HISTORY": "postgresql://hopflow:pg-sekrit@db/hopflow",
+              "FILE_STORE_SECRET_ACCESS_KEY": "s3-sekrit",
+              "KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT", "KAFKA_SASL_USERNAME": "u",
+              "KAFKA_SASL_PASSWORD": "kafka-sekrit"}
+    for name, v in values.items():
+        monkeypatch.setenv(f"HOPFLOW_{name}", v)
+    text = repr(Settings())
+    assert "sekrit" not in text, text
+
+
+def test_json_line_survives_bad_args_and_surrogates() -> None:
+    """A caller's bad format args or an undecodable byte must not cost the line."""
+    bad = JsonFormatter().format(record("x", logging.ERROR, "count %d", "not-a-number"))
+    assert orjson.loads(bad)["level"] == "ERROR" and "count %d" in orjson.loads(bad)["message"]
+    odd = JsonFormatter().format(record("x", logging.ERROR, "file %s", b"\xff".decode(
+        "utf-8", "surrogateescape")))
+    assert orjson.loads(odd)["message"].startswith("file ")
+    assert "\n" not in odd
+
+
+def test_transient_lines_that_persist_are_errors_again() -> None:
+    """A coordinator that never comes back (a broker down for good) must reach the operator:
+    demoted during the first minute of a streak, ERROR after it, demoted again once a quiet
+    minute ended the streak."""
+    demote = DemoteTransient(logging.WARNING)
+
+    def line(at: float) -> logging.LogRecord:
+        r = record("aiokafka.consumer.group_coordinator", logging.ERROR,
+                   "Group Coordinator Request failed: GroupCoordinatorNotAvailableError")
+        r.created = at
+        return r
+    t0 = 1_000_000.0
+    for at in (t0, t0 + 5, t0 + 30, t0 + 59):
+        assert demote.filter(line(at)) is False
+    for at in (t0 + 61, t0 + 90, t0 + 150):
+        late = line(at)
+        assert demote.filter(late) is True and late.levelname == "ERROR"
+    assert demote.filter(line(t0 + 150 + 61)) is False  # after a quiet minute: a new streak

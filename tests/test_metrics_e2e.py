@@ -330,6 +330,12 @@ async def test_consumer_lag_and_recovery_are_read_at_scrape_time(worker: WorkerP
     lags = matching(now, "hopflow_consumer_lag_records", topic="run-commands")
     assert {dict(k)["partition"] for k in lags} == {str(p) for p in range(8)}
     assert all(v >= 0 for v in lags.values())
+
+    async def idle_is_zero() -> Samples | None:  # every record processed and committed
+        _, now = await scrape(base)
+        lags = matching(now, "hopflow_consumer_lag_records", topic="run-commands")
+        return now if len(lags) == 8 and not any(lags.values()) else None
+    await until(idle_is_zero)
     assert value(now, "hopflow_table_recovery_active") == 0
     assert ("hopflow_table_recovery_last_seconds", ()) in now
     assert value(now, "hopflow_table_recovery_last_seconds") > 0  # the start-up recovery
