@@ -263,12 +263,14 @@ async def test_bulk_rows_are_counted(worker: WorkerProcess, http: httpx.AsyncCli
 
 async def test_fan_out_job_is_active_then_counts_its_rows(worker: WorkerProcess,
                                                           http: httpx.AsyncClient) -> None:
-    """A fan-out job waits for its runs (a 4 s delay each): the active gauge shows it, then
-    its rows count as `workflow` rows and its runs as `bulk` runs."""
+    """A fan-out job's runs pause for an answer, so the job stays active until the test
+    answers them (no race with the gauge's 2 s refresh on a slow machine); then its rows
+    count as `workflow` rows, its runs as `bulk` runs, and the gauge drops back."""
     base, tenant = worker.url, "metrics-fanout"
     headers = {"x-tenant-id": tenant}
     wf = await create_workflow(http, base, {
-        "name": "m-fan", "steps": [{"id": "wait", "type": "delay", "config": {"seconds": 4}}],
+        "name": "m-fan", "steps": [{"id": "ask", "type": "collect_inputs", "config": {
+            "fields": {"ok": {"type": "string"}}}}],
         "trigger": {"type": "file_upload", "fan_out": "rows", "content_types": ["text/*"]}},
         tenant=tenant)
     _, before = await scrape(base)
@@ -279,7 +281,18 @@ async def test_fan_out_job_is_active_then_counts_its_rows(worker: WorkerProcess,
     async def active() -> bool:
         _, now = await scrape(base)
         return value(now, "hopflow_bulk_jobs_active") >= 1
-    await until(active)
+    await until(active, timeout=60)
+
+    async def paused() -> list[str]:
+        listed = await http.get(f"{base}/api/workflows/{wf}/runs", headers=headers,
+                                params={"status": "paused", "limit": "10"})
+        ids = [run["runId"] for run in listed.json().get("data", [])] \
+            if listed.status_code == 200 else []
+        return ids if len(ids) == 3 else []
+    for run_id in await until(paused, timeout=60):
+        answer = await http.post(f"{base}/api/workflow/resume/{run_id}", headers=headers,
+                                 json={"type": "collect_inputs", "data": {"ok": "yes"}})
+        assert answer.status_code == 200, answer.text
     after = await moved_by(base, "hopflow_bulk_rows_total", at_least=3, type="workflow",
                            outcome="processed")(before)
     assert value(after, "hopflow_runs_started_total", trigger="bulk") >= \
@@ -288,7 +301,7 @@ async def test_fan_out_job_is_active_then_counts_its_rows(worker: WorkerProcess,
     async def idle() -> bool:
         _, now = await scrape(base)
         return value(now, "hopflow_bulk_jobs_active") == 0
-    await until(idle)
+    await until(idle, timeout=60)
 
 
 async def _bulk_moved(base: str, before: Samples, rows: int) -> Samples | None:
