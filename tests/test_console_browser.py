@@ -31,6 +31,7 @@ TENANT = "default"  # the tenant tests.helpers (wait_status) read as
 # with a generous deadline (playwright's default is 5 s), never a fixed sleep
 WAIT_MS = 60_000
 WAIT_S = 90.0
+WAITED = {"wait": "true", "timeout": "50"}  # a run's own wait, under httpx's 60 s
 expect.set_options(timeout=WAIT_MS)
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "console"
 LINEAR = {"name": "Console linear", "steps": [
@@ -303,7 +304,7 @@ async def test_phone_width_has_no_horizontal_scroll(where: str, shared_worker: W
     wf = await create_workflow(http, base, LINEAR, tenant=TENANT)
     run: Any = None
     if where == "run":
-        response = await http.post(f"{base}/api/workflows/{wf}/run", params={"wait": "true"},
+        response = await http.post(f"{base}/api/workflows/{wf}/run", params=WAITED,
                                    json={"input": {}}, headers=tenant_headers())
         run = response.json()["runId"]
     page = await logged_in(browser, base, key, width=390, height=844)
@@ -367,7 +368,7 @@ async def test_rerun_from_the_run_page_lands_on_the_new_run(
         http: httpx.AsyncClient) -> None:
     base = shared_worker.url
     wf = await create_workflow(http, base, LINEAR, tenant=TENANT)
-    response = await http.post(f"{base}/api/workflows/{wf}/run", params={"wait": "true"},
+    response = await http.post(f"{base}/api/workflows/{wf}/run", params=WAITED,
                                json={"input": {"n": 4}}, headers=tenant_headers())
     earlier = response.json()["runId"]
     await wait_status(http, base, earlier, {"completed"}, timeout=WAIT_S)
@@ -399,7 +400,7 @@ async def test_workflow_page_draws_24_hourly_bars_and_names_as_text(
     name = f'<img src=x onerror="window.__xss=1"> chart {uuid.uuid4().hex[:6]}'
     wf = await create_workflow(http, base, {**LINEAR, "name": name}, tenant=TENANT)
     for n in range(2):
-        response = await http.post(f"{base}/api/workflows/{wf}/run", params={"wait": "true"},
+        response = await http.post(f"{base}/api/workflows/{wf}/run", params=WAITED,
                                    json={"input": {"n": n}}, headers=tenant_headers())
         assert response.json()["status"] == "completed", response.text
     deadline = time.monotonic() + WAIT_S  # the hourly counters are projected asynchronously
