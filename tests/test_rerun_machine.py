@@ -125,3 +125,37 @@ def test_a_command_written_before_the_seed_still_decodes() -> None:
     assert decoded["request"]["input"] == old["request"]["input"]
     state, _ = machine.apply(None, decoded, now=1)
     assert state["rerun_of"] is None and state["bulk"] == {"job": "job_1", "row": 3}
+
+
+BRANCHED = {"steps": [
+    {"id": "a", "type": "transform", "config": {"fields": {"n": "{{input.n}}"}}},
+    {"id": "check", "type": "condition", "config": {
+        "field": "steps.a.n", "op": "equals", "value": 1, "then": "yes", "else": "no"}},
+    {"id": "yes", "type": "transform", "config": {"fields": {"way": "yes"}}, "next": "call"},
+    {"id": "no", "type": "transform", "config": {"fields": {"way": "no"}}, "next": "call"},
+    CALL,
+    {"id": "shape", "type": "transform", "config": {"fields": {"way": "{{steps.no.way}}"}}}]}
+
+
+def test_from_step_after_a_condition_reuses_the_branch_the_earlier_run_took() -> None:
+    """The condition is not evaluated again: the re-run has the earlier path's outputs
+    (check, no) and nothing of the branch it did not take (yes), and this holds for a
+    re-run of a re-run too (its reused executions are reused again)."""
+    earlier, _ = machine.apply(None, request(BRANCHED, {"n": 2}), now=1)
+    earlier, _ = machine.apply(earlier, finished(4, 1, False), now=2)
+    assert earlier["status"] == "failed"
+    assert [h["step_id"] for h in earlier["history"]] == ["a", "check", "no", "call"]
+    for generation in range(2):
+        reused = reused_steps(earlier["history"], "call")
+        assert [r["stepId"] for r in reused] == ["a", "check", "no"]
+        command = request(BRANCHED, {"n": 1})  # an input that would take the other branch
+        command["seed"] = {"rerun_of": f"r{generation}", "from_step": "call",
+                           "reused": orjson.dumps(reused).decode()}
+        state, _ = machine.apply(None, command, now=10)
+        assert [(h["step_id"], h["status"]) for h in state["history"]] == [
+            ("a", "reused"), ("check", "reused"), ("no", "reused"), ("call", "running")]
+        assert "yes" not in orjson.loads(state["outputs"])
+        done, _ = machine.apply(state, finished(4, 1, True, {"body": 1}), now=20)
+        assert done["status"] == "completed" and orjson.loads(done["result"]) == {"way": "no"}
+        call = {**done["history"][-2], "status": "failed"}  # as if call failed again
+        earlier = {**done, "history": [*done["history"][:-2], call]}
