@@ -53,8 +53,8 @@ async def request_run(engine: Engine, *, run_id: str, tenant: str, workflow: dic
         "request": {"workflow_id": workflow["id"], "workflow_version": workflow["version"],
                     "definition": workflow["definition"], "input": input_json,
                     "trigger": trigger, "actor": actor, "idempotency_key": idempotency_key,
-                    "body_hash": digest, "gate": gate[0] if gate else None, "seed": seed},
-        "bulk": bulk})
+                    "body_hash": digest, "gate": gate[0] if gate else None},
+        "bulk": bulk, "seed": seed})
     if gate is None:
         await _send_durably(engine.run_commands, run_id, command)
     else:

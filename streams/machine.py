@@ -206,7 +206,7 @@ def _start(command: dict[str, Any], now: int) -> tuple[dict[str, Any], Effects]:
         "gate": req.get("gate"), "bulk": command.get("bulk"),
         "rerun_of": None,
     }
-    seed = req.get("seed")
+    seed = command.get("seed")  # a trailing field of the command (schemas/avro.py), not of req
     if seed is not None:
         state["rerun_of"] = seed["rerun_of"]
     run = _Run(state)

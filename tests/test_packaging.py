@@ -31,3 +31,32 @@ def test_every_console_file_is_package_data() -> None:
     files = [str(p.relative_to(ROOT / "api")) for p in (ROOT / "api" / "console").rglob("*")
              if p.is_file()]
     assert files and [f for f in files if not any(fnmatch(f, g) for g in globs)] == []
+
+
+def test_ci_installs_chromium_on_a_clean_debian_machine(tmp_path: Path) -> None:
+    """.ci/chromium with no chromium on PATH: apt lists first (a clean image has none),
+    then a non-interactive install; nothing at all when chromium is already there."""
+    import os
+    import subprocess
+
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    log = tmp_path / "apt.log"
+    (fake / "apt-get").write_text(
+        f'#!/bin/sh\necho "$DEBIAN_FRONTEND $*" >> {log}\n'
+        f'case "$*" in *install*) printf "#!/bin/sh\\n" > {fake}/chromium; '
+        f'/bin/chmod +x {fake}/chromium;; esac\n')
+    (fake / "apt-get").chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k != "HOPFLOW_CHROMIUM"}
+    env["PATH"] = str(fake)  # no chromium; the script needs only bash builtins and apt-get
+    done = subprocess.run(["/bin/bash", str(ROOT / ".ci" / "chromium")], env=env,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert log.read_text().splitlines() == [
+        "noninteractive update -q",
+        "noninteractive install -y -q --no-install-recommends chromium"]
+    log.unlink()
+    again = subprocess.run(["/bin/bash", str(ROOT / ".ci" / "chromium")], env=env,
+                           capture_output=True, text=True)
+    assert again.returncode == 0 and not log.exists()  # installed: apt is not called
+    assert "bash .ci/chromium" in (ROOT / ".ci" / "run").read_text()
