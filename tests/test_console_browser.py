@@ -422,9 +422,10 @@ async def test_workflow_page_draws_24_hourly_bars_and_names_as_text(
     await expect(page.locator("main h1")).to_have_text(name)
     assert await page.locator("main img").count() == 0
     assert await page.evaluate("window.__xss") is None
+    await shot(page, "workflow-chart")
     await page.goto(f"{base}/console#/workflows")
     await expect(page.get_by_role("link", name=name)).to_be_visible()
     assert await page.locator("main img").count() == 0
     assert await page.evaluate("window.__xss") is None
     no_script_errors(page)
-    await shot(page, "workflow-chart")
+    await shot(page, "workflows-escaped-name")
