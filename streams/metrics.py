@@ -7,9 +7,10 @@ Grafana dashboard, the alert rules, `hopflow top` and `hopflow dashboard` read o
 Conventions (https://prometheus.io/docs/practices/naming/): `hopflow_` prefix, base units
 (`_seconds`), counters end in `_total`, and every label set is bounded: no run ids, no
 free text. `trigger`, `status`, `step_type`, `outcome`, `reason`, `topic` and `route` take
-values from fixed lists in code; `workflow` is capped (HOPFLOW_METRICS_MAX_WORKFLOWS, the
-rest count as `_other`), and `tenant` exists only when the operator turns it on
-(HOPFLOW_METRICS_TENANTS=1).
+values from fixed lists in code. /metrics answers without auth, so nothing names a
+tenant's things unless the operator turns it on: `workflow` ids only up to
+HOPFLOW_METRICS_MAX_WORKFLOWS (default 0: every run counts as `_other`), `tenant` only with
+HOPFLOW_METRICS_TENANTS=1.
 """
 
 from __future__ import annotations
@@ -40,8 +41,9 @@ RUN_DURATION = Histogram(
     buckets=RUN_BUCKETS)
 WORKFLOW_RUNS_ENDED = Counter(
     "hopflow_workflow_runs_ended_total",
-    "Runs that ended, per workflow (capped: HOPFLOW_METRICS_MAX_WORKFLOWS ids, then "
-    "'_other'); the dashboard's failure rate by workflow", ["workflow", "status"])
+    "Runs that ended, per workflow: HOPFLOW_METRICS_MAX_WORKFLOWS ids get their own label, "
+    "the rest (all, by default) count as '_other'; the dashboard's failure rate by workflow",
+    ["workflow", "status"])
 TENANT_RUNS_ENDED = Counter(
     "hopflow_tenant_runs_ended_total",
     "Runs that ended, per tenant; exported only with HOPFLOW_METRICS_TENANTS=1",

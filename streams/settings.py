@@ -108,9 +108,11 @@ class Settings:
         repr=False, default_factory=lambda: _env("GOOGLE_PROVIDER_TOKEN", "") or None)
 
     # Metrics (streams/run_metrics.py): how many workflow ids get their own label before the
-    # rest count as "_other", and whether per-tenant counters are exported at all.
+    # rest count as "_other", and whether per-tenant counters are exported at all. Both are
+    # off by default: /metrics answers without auth, and a workflow id is a tenant's data;
+    # turn them on where only your Prometheus reaches /metrics (docker-compose.yml does).
     metrics_max_workflows: int = field(
-        default_factory=lambda: int(_env("METRICS_MAX_WORKFLOWS", "200")))
+        default_factory=lambda: int(_env("METRICS_MAX_WORKFLOWS", "0")))
     metrics_tenants: bool = field(default_factory=lambda: _env("METRICS_TENANTS", "0") == "1")
 
     def provider(self, name: str) -> dict[str, str | None] | None:
