@@ -24,7 +24,7 @@ from aiohttp import web
 from api.auth import require
 from api.errors import ApiError, json_errors
 from api.responses import json_response
-from api.runs import _idempotency_key, _stored, load_run
+from api.runs import idempotency_key_of, load_run, stored_run
 from api.workflows import find_workflow, refused_error
 from schemas import statuses as st
 from streams import intake
@@ -80,7 +80,7 @@ def _version(raw: str | None, earlier: dict[str, Any], head: dict[str, Any]) -> 
 async def rerun(engine: Engine, request: web.Request, run_id: str) -> web.Response:
     principal = require(request, "member")
     tenant = principal.tenant
-    key = _idempotency_key(request)
+    key = idempotency_key_of(request)
     earlier = await load_run(engine, tenant, run_id)  # another tenant's run: 404
     workflow_id = earlier["workflow_id"]
     head = await find_workflow(engine, tenant, workflow_id)
@@ -103,7 +103,7 @@ async def rerun(engine: Engine, request: web.Request, run_id: str) -> web.Respon
     scoped_key = None if key is None else f"rerun:{run_id}:{key}"
     if scoped_key is not None:  # a retry after the first run ended and left the live table
         known = intake.new_run_id(tenant, workflow_id, scoped_key)
-        if engine.runs.get(known) is not None or await _stored(engine, tenant, known):
+        if engine.runs.get(known) is not None or await stored_run(engine, tenant, known):
             return _accepted(known, workflow_id, number, run_id, from_step)
     try:
         new_id = await launch.launch(engine, launch.Launch(

@@ -43,7 +43,7 @@ def _payload(raw: bytes, field: str) -> dict[str, Any]:
     return payload
 
 
-def _idempotency_key(request: web.Request) -> str | None:
+def idempotency_key_of(request: web.Request) -> str | None:
     key = request.headers.get("Idempotency-Key")
     if key is None:
         return None
@@ -103,7 +103,7 @@ async def start_run(engine: Engine, request: web.Request, workflow_id: str, *, f
         raw = await read_body(request)
     if payload is None:
         payload = _payload(raw, field)
-    key = _idempotency_key(request)
+    key = idempotency_key_of(request)
     timeout = query_float(request, "timeout", DEFAULT_WAIT_SECONDS, 0.1, MAX_WAIT_SECONDS)
     head = await find_workflow(engine, tenant, workflow_id)
     workflow = runnable(engine, tenant, head)
@@ -122,7 +122,7 @@ async def start_run(engine: Engine, request: web.Request, workflow_id: str, *, f
         if key is not None else None
     state = engine.runs.get(run_id) if key is not None else None
     if state is None and key is not None:  # it may have left the live table already
-        state = await _stored(engine, tenant, run_id)
+        state = await stored_run(engine, tenant, run_id)
     gate = intake.gate_of(tenant, workflow, payload)
     if state is None:
         await admitted(engine, tenant, run_id)
@@ -172,7 +172,7 @@ async def start_with_file(engine: Engine, request: web.Request, workflow_id: str
     return response
 
 
-async def _stored(engine: Engine, tenant: str, run_id: str) -> dict[str, Any] | None:
+async def stored_run(engine: Engine, tenant: str, run_id: str) -> dict[str, Any] | None:
     """The run from the history store, or None (also when the store is down)."""
     try:
         return await engine.history.read(lambda tx: queries.get_run(tx, tenant, run_id))
@@ -237,7 +237,7 @@ async def delete_run(engine: Engine, request: web.Request, run_id: str) -> web.R
                              workflow_id=state["workflow_id"])
     loop = asyncio.get_running_loop()
     deadline = loop.time() + DELETE_VISIBLE_WAIT
-    while loop.time() < deadline and await _stored(engine, tenant, run_id) is not None:
+    while loop.time() < deadline and await stored_run(engine, tenant, run_id) is not None:
         await asyncio.sleep(0.05)
     return json_response({"runId": run_id, "deleted": True})
 
